@@ -1,0 +1,1 @@
+"""Facts: lift native or specialist depth, masks and poses into metric 3D (tables scenes, objects, cameras)."""

@@ -1,0 +1,290 @@
+"""Lift metric depth + instance masks + camera poses into 3D object and room facts.
+
+Per keyframe, masked depth is back-projected into the canonical frame; each object's points are fused over
+keyframes, trimmed of outliers, and boxed: height along gravity, footprint as the minimum-area rectangle of the
+points' floor projection. (A minimum-area rectangle, not PCA axes: the visible part of a box is often an L of two
+faces, whose PCA axes lie diagonally and would inflate the footprint.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from facts.canonical import canonical_from_world
+from schemas.facts import ObjectFact, ObjectObservation, Provenance, RoomFact
+from schemas.tiers import TIER_SPECS, ScaleTier, depth_contradicts_tier, tier_from_extent
+
+MIN_BOX_SIDE_PX = 20
+"""Objects whose mask box is under 20×20 px in a keyframe are skipped there (SPEC.md)."""
+MAX_POINTS_PER_VIEW = 6000
+OUTLIER_Z = 4.0
+"""Points farther from the object's median than this many robust standard deviations are trimmed."""
+GRID = 12
+"""Cells per footprint side when measuring how much of an object's outline its points cover."""
+OCCLUDER_MARGIN = 0.05
+"""A neighbour outside the mask this much (relatively) nearer hides part of the object."""
+MAX_HIDDEN_BOUNDARY = 0.03
+"""A view is complete when at most this share of the silhouette's boundary is cut or hidden."""
+
+
+class FactsError(ValueError):
+    """Inputs that cannot be lifted (no valid depth, degenerate geometry); the message names the frame."""
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """One keyframe's native or specialist inputs: metric depth (m), instance ids, camera-to-world pose."""
+
+    frame_index: int
+    depth_m: np.ndarray
+    instance_ids: np.ndarray
+    camera_to_world: np.ndarray
+
+
+@dataclass(frozen=True)
+class Intrinsic:
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+
+
+@dataclass
+class _Accumulator:
+    points: list[np.ndarray] = field(default_factory=list)
+    normals: list[np.ndarray] = field(default_factory=list)
+    complete: list[np.ndarray] = field(default_factory=list)
+    observations: list[ObjectObservation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LiftedScene:
+    tier: ScaleTier
+    tier_from: str
+    extent_m: float
+    objects: list[ObjectFact]
+    room: RoomFact | None
+    canonical_from_world: np.ndarray
+
+
+def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[int, str],
+               keyframes: list[Keyframe], intrinsic: Intrinsic, up_world: np.ndarray, provenance: Provenance,
+               store_mask: Callable[[np.ndarray], str | None]) -> LiftedScene:
+    """Objects (and, indoors, the room) of one scene in its canonical frame, and the scene's tier: the source's
+    tier when given (checked against the measured extent, which catches depth in the wrong unit), else the
+    tier of the measured extent."""
+    canonical = canonical_from_world(keyframes[0].camera_to_world, up_world)
+    per_object: dict[int, _Accumulator] = {}
+    background: list[np.ndarray] = []
+    background_normals: list[np.ndarray] = []
+    depth_samples: list[np.ndarray] = []
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(scene_id.encode()).digest()[:8], "little"))
+    for kf in keyframes:
+        points, normals, valid = _point_map(kf, intrinsic, canonical)
+        if not valid.any():
+            raise FactsError(f"frame {kf.frame_index}: depth has no valid value (all NaN, zero or negative)")
+        depth_samples.append(kf.depth_m[valid][::97])
+        ids = kf.instance_ids
+        bg = valid & (ids == 0)
+        chosen = _choose(int(bg.sum()), rng)
+        background.append(points[bg][chosen])
+        background_normals.append(normals[bg][chosen])
+        for instance in np.unique(ids[ids > 0]):
+            mask = ids == instance
+            observation = _observe(kf, mask, valid, store_mask)
+            if observation is None:
+                continue
+            keep = mask & valid
+            acc = per_object.setdefault(int(instance), _Accumulator())
+            chosen = _choose(int(keep.sum()), rng)
+            acc.points.append(points[keep][chosen])
+            acc.normals.append(normals[keep][chosen])
+            acc.complete.append(np.full(len(chosen), observation.complete))
+            acc.observations.append(observation)
+    extent = _horizontal_extent(np.concatenate(background + [p for a in per_object.values() for p in a.points]))
+    median_depth = float(np.median(np.concatenate(depth_samples)))
+    if source_tier is not None and depth_contradicts_tier(source_tier, median_depth):
+        low, high = TIER_SPECS[source_tier].depth_range_m
+        raise FactsError(f"median depth {median_depth:.3g} m is implausible for tier {source_tier.value} "
+                         f"({low:g}–{high:g} m): check the depth unit")
+    tier = source_tier or tier_from_extent(extent)
+    objects = [_object_fact(scene_id, instance, categories.get(instance, "object"), tier, acc, intrinsic.fy,
+                            provenance)
+               for instance, acc in sorted(per_object.items())]
+    room = (_room(np.concatenate(background), np.concatenate(background_normals))
+            if tier is ScaleTier.INDOOR else None)
+    return LiftedScene(tier=tier, tier_from="metadata" if source_tier else "extent", extent_m=extent,
+                       objects=objects, room=room, canonical_from_world=canonical)
+
+
+def _point_map(kf: Keyframe, k: Intrinsic, canonical: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Canonical XYZ per pixel, unit surface normals (0 where unknown), and the valid-depth mask."""
+    depth = kf.depth_m.astype(np.float64)
+    valid = np.isfinite(depth) & (depth > 0)
+    depth = np.where(valid, depth, 0.0)
+    h, w = depth.shape
+    u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    cam = np.stack([(u - k.cx) / k.fx * depth, (v - k.cy) / k.fy * depth, depth], axis=-1)
+    transform = canonical @ kf.camera_to_world
+    points = cam @ transform[:3, :3].T + transform[:3, 3]
+    normals = np.zeros_like(points)
+    same = valid[1:-1, 1:-1].copy()
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        neighbour = (slice(1 + dy, h - 1 + dy), slice(1 + dx, w - 1 + dx))
+        same &= valid[neighbour] & (kf.instance_ids[neighbour] == kf.instance_ids[1:-1, 1:-1])
+        same &= np.abs(depth[neighbour] - depth[1:-1, 1:-1]) < 0.05 * depth[1:-1, 1:-1] + 1e-9
+    n = np.cross(points[1:-1, 2:] - points[1:-1, :-2], points[2:, 1:-1] - points[:-2, 1:-1])
+    norm = np.linalg.norm(n, axis=-1, keepdims=True)
+    normals[1:-1, 1:-1] = np.where(same[..., None] & (norm > 0), n / np.maximum(norm, 1e-30), 0.0)
+    return points, normals, valid
+
+
+def _observe(kf: Keyframe, mask: np.ndarray, valid: np.ndarray,
+             store_mask: Callable[[np.ndarray], str | None]) -> ObjectObservation | None:
+    ys, xs = np.nonzero(mask)
+    x1, x2, y1, y2 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    if x2 - x1 < MIN_BOX_SIDE_PX or y2 - y1 < MIN_BOX_SIDE_PX:
+        return None
+    depths = kf.depth_m[mask & valid]
+    if depths.size == 0:
+        return None
+    inner = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    py, px = np.unravel_index(int(np.argmax(inner)), inner.shape)
+    return ObjectObservation(frame_index=kf.frame_index, bbox_xyxy=(float(x1), float(y1), float(x2), float(y2)),
+                             point_xy=(float(px) + 0.5, float(py) + 0.5), pixel_count=int(mask.sum()),
+                             median_depth_m=float(np.median(depths)), complete=_silhouette_complete(kf, mask),
+                             mask_path=store_mask(mask))
+
+
+def _silhouette_complete(kf: Keyframe, mask: np.ndarray) -> bool:
+    """True when the mask's boundary is the object's own outline: not at the image border and not next to a
+    surface in front of it (an occluder)."""
+    depth = np.where(np.isfinite(kf.depth_m) & (kf.depth_m > 0), kf.depth_m, np.inf)
+    padded = np.pad(mask, 1, constant_values=False)
+    hidden = boundary = 0
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        outside = ~padded[1 + dy:padded.shape[0] - 1 + dy, 1 + dx:padded.shape[1] - 1 + dx]
+        edge = mask & outside
+        ys, xs = np.nonzero(edge)
+        ny, nx = ys + dy, xs + dx
+        off_image = (ny < 0) | (ny >= mask.shape[0]) | (nx < 0) | (nx >= mask.shape[1])
+        inside = ~off_image
+        nearer = np.zeros_like(off_image)
+        nearer[inside] = depth[ny[inside], nx[inside]] < depth[ys[inside], xs[inside]] * (1 - OCCLUDER_MARGIN)
+        boundary += len(ys)
+        hidden += int((off_image | nearer).sum())
+    return boundary > 0 and hidden <= MAX_HIDDEN_BOUNDARY * boundary
+
+
+def _object_fact(scene_id: str, instance: int, category: str, tier: ScaleTier, acc: _Accumulator, fy: float,
+                 provenance: Provenance) -> ObjectFact:
+    points, normals = np.concatenate(acc.points), np.concatenate(acc.normals)
+    complete = np.concatenate(acc.complete)
+    keep = _inliers(points)
+    points, normals, complete = points[keep], normals[keep], complete[keep]
+    bottom, top = float(points[:, 2].min()), float(points[:, 2].max())
+    (cx, cy), (side_a, side_b), angle = cv2.minAreaRect(points[:, :2].astype(np.float32))
+    yaw = angle if side_a >= side_b else angle + 90.0
+    length, width = max(side_a, side_b), min(side_a, side_b)
+    coverage = _footprint_coverage(points[complete], normals[complete], np.array([cx, cy]), yaw, length, width)
+    first = min(o.frame_index for o in acc.observations)
+    nearest = min((o.median_depth_m for o in acc.observations if o.complete), default=math.inf)
+    return ObjectFact(
+        scene_id=scene_id, object_id=f"{scene_id}/{instance}", instance_id=instance, category=category,
+        scale=tier, center=(float(cx), float(cy), (bottom + top) / 2),
+        size_lwh=(float(length), float(width), top - bottom), yaw_deg=float((yaw + 90.0) % 180.0 - 90.0),
+        bottom_z=bottom, top_z=top, height_px=(top - bottom) * fy / nearest, n_points=int(len(points)), n_keyframes_seen=len(acc.observations),
+        n_complete_views=sum(o.complete for o in acc.observations),
+        first_seen_frame=first, footprint_coverage=coverage, observations=acc.observations, provenance=provenance)
+
+
+def _inliers(points: np.ndarray) -> np.ndarray:
+    """Robust trimming: drop points whose distance to the median is an outlier (MAD-scaled z-score).
+
+    The statistics run over occupied voxels, not raw points: surfaces seen up close hold far more points than
+    ones seen at a distance or a grazing angle, and raw-point statistics would trim those true extents away.
+    """
+    span = np.percentile(points, 95, axis=0) - np.percentile(points, 5, axis=0)
+    voxel = max(float(span.max()) / 40.0, 1e-9)
+    keys, inverse = np.unique(np.floor(points / voxel).astype(np.int64), axis=0, return_inverse=True)
+    centres = (keys + 0.5) * voxel
+    distance = np.linalg.norm(centres - np.median(centres, axis=0), axis=1)
+    mad = np.median(np.abs(distance - np.median(distance))) * 1.4826
+    if mad == 0:
+        return np.ones(len(points), dtype=bool)
+    return ((distance - np.median(distance)) / mad < OUTLIER_Z)[inverse.ravel()]
+
+
+def _footprint_coverage(points: np.ndarray, normals: np.ndarray, centre: np.ndarray, yaw_deg: float,
+                        length: float, width: float) -> float:
+    """How well points from complete views pin the footprint down: the top face seen across the footprint, or two
+    adjacent side faces seen along their whole length (in a complete view a visible face of a box is seen whole;
+    an L of two faces fixes a box's footprint, a single face does not)."""
+    if length <= 0 or width <= 0 or len(points) == 0:
+        return 0.0
+    yaw = np.radians(yaw_deg)
+    axes = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]])
+    local = (points[:, :2] - centre) @ axes.T / np.array([length, width]) + 0.5
+    cells = np.clip((local * GRID).astype(int), 0, GRID - 1)
+    up = np.abs(normals[:, 2])
+    top = up > 0.8
+    top_cover = len(set(map(tuple, cells[top]))) / GRID**2
+    side = (up < 0.3) & (np.linalg.norm(normals[:, :2], axis=1) > 0)
+    facing = np.abs(normals[side][:, :2] @ axes.T)
+    along_u = cells[side][facing[:, 0] > 0.8]  # faces at ±length/2, they run along the width axis
+    along_v = cells[side][facing[:, 1] > 0.8]
+    cover_u = len(np.unique(along_u[:, 1])) / GRID if len(along_u) else 0.0
+    cover_v = len(np.unique(along_v[:, 0])) / GRID if len(along_v) else 0.0
+    return float(min(1.0, max(top_cover, min(cover_u, cover_v))))
+
+
+def _room(points: np.ndarray, normals: np.ndarray) -> RoomFact | None:
+    """Floor outline from the walls (vertical surfaces between floor and ceiling), height from the ceiling."""
+    floor_mask = np.abs(normals[:, 2]) > 0.9
+    if not floor_mask.any():
+        return None
+    floor_z = float(np.percentile(points[floor_mask][:, 2], 5))
+    walls = points[(np.abs(normals[:, 2]) < 0.2) & (points[:, 2] > floor_z + 0.3)]
+    if len(walls) < 100:
+        return None
+    (cx, cy), (side_a, side_b), angle = cv2.minAreaRect(walls[:, :2].astype(np.float32))
+    if _wall_sides_seen(walls, np.array([cx, cy]), angle, side_a, side_b) < 4:
+        return None
+    ceiling = points[floor_mask & (points[:, 2] > floor_z + 1.8)]
+    height = float(np.median(ceiling[:, 2]) - floor_z) if len(ceiling) > 200 else None
+    area = float(side_a * side_b)
+    return RoomFact(floor_area_m2=area, length_m=float(max(side_a, side_b)), width_m=float(min(side_a, side_b)),
+                    height_m=height, volume_m3=area * height if height else None, center=(float(cx), float(cy)),
+                    yaw_deg=float(angle if side_a >= side_b else angle + 90.0))
+
+
+def _wall_sides_seen(walls: np.ndarray, centre: np.ndarray, angle: float, side_a: float, side_b: float) -> int:
+    """How many of the outline's four sides have wall points along at least half their length."""
+    yaw = np.radians(angle)
+    axes = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]])
+    local = (walls[:, :2] - centre) @ axes.T / np.array([side_a, side_b])
+    near = 0.05
+    seen = 0
+    for axis in (0, 1):
+        for sign in (-0.5, 0.5):
+            on_side = np.abs(local[:, axis] - sign) < near
+            cells = np.unique(np.clip(((local[on_side, 1 - axis] + 0.5) * GRID).astype(int), 0, GRID - 1))
+            seen += len(cells) >= GRID // 2
+    return seen
+
+
+def _horizontal_extent(points: np.ndarray) -> float:
+    """Diagonal of the 1st–99th percentile box of the points' floor projection (robust to stray far points)."""
+    low, high = np.percentile(points[:, :2], [1, 99], axis=0)
+    return float(np.hypot(*(high - low)))
+
+
+def _choose(n: int, rng: np.random.Generator) -> np.ndarray:
+    return np.arange(n) if n <= MAX_POINTS_PER_VIEW else np.sort(rng.choice(n, MAX_POINTS_PER_VIEW, replace=False))
+

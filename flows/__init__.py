@@ -1,0 +1,1 @@
+"""Prefect flows (curate) and the `spacevista` command line."""

@@ -1,0 +1,54 @@
+"""Start (or join) Ray quietly: local by default on 127.0.0.1 with a capped object store, or an existing cluster."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flows.offline import quiet_environment
+
+OBJECT_STORE_BYTES = 512 * 1024**2
+_BOOTSTRAP = "provider:\n  type: local\n"
+
+
+@contextmanager
+def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
+    """A Ray session for the duration of a run; a local one is shut down afterwards, a cluster is left alone."""
+    quiet_environment()
+    import ray  # noqa: PLC0415 (must follow quiet_environment)
+
+    if ray.is_initialized():
+        yield
+        return
+    if address:
+        ray.init(address=address, logging_level="WARNING")
+        try:
+            yield
+        finally:
+            ray.shutdown()
+        return
+    # With a local-provider bootstrap file in HOME, Ray skips its cloud-metadata probe (169.254.169.254).
+    # Ray's processes keep that HOME; the driver gets its own back once Ray is up.
+    with tempfile.TemporaryDirectory(prefix="spacevista-ray-home-") as ray_home:
+        Path(ray_home, "ray_bootstrap_config.yaml").write_text(_BOOTSTRAP)
+        home = os.environ.get("HOME")
+        os.environ["HOME"] = ray_home
+        try:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
+                     logging_level="WARNING", _node_ip_address="127.0.0.1")
+        finally:
+            _restore("HOME", home)
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+
+def _restore(key: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = value

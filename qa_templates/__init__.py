@@ -1,0 +1,1 @@
+"""QA templates: one module per task type plus the shared machinery (phrasing, options, units, gates)."""

@@ -1,0 +1,68 @@
+"""Quality gates shared by all templates; each failed gate is a Drop with a stable reason name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qa_templates.base import Drop
+from schemas.facts import ObjectFact
+
+NEAR_TIE = "near_tie"
+SEEN_TOO_BRIEFLY = "seen_too_briefly"
+PARTIALLY_OBSERVED = "partially_observed"
+HEIGHT_UNRESOLVED = "height_unresolved"
+COUNT_OUT_OF_RANGE = "count_out_of_range"
+AMBIGUOUS_REFERENCE = "ambiguous_reference"
+NOT_ENOUGH_OBJECTS = "not_enough_objects"
+NO_VALID_PLAN = "no_valid_plan"
+
+
+@dataclass(frozen=True)
+class QualityGates:
+    near_tie_margin: float = 0.15
+    """Comparisons need the larger quantity ≥ (1 + margin) × the smaller."""
+    min_keyframes_seen: int = 2
+    min_footprint_coverage: float = 0.7
+    """Share of the object's footprint outline backed by points before its size/centre are trusted."""
+    count_range: tuple[int, int] = (2, 10)
+    min_height_px: float = 3.0
+    """Heights spanning fewer pixels than this in the nearest complete view are not asked about."""
+
+
+GATES = QualityGates()
+
+
+def near_tie(a: float, b: float, margin: float = GATES.near_tie_margin) -> bool:
+    """True when two positive quantities are too close to compare reliably."""
+    small, large = sorted((abs(a), abs(b)))
+    return large < small * (1.0 + margin)
+
+
+def seen_enough(obj: ObjectFact) -> Drop | None:
+    if obj.n_keyframes_seen < GATES.min_keyframes_seen:
+        return Drop(SEEN_TOO_BRIEFLY, f"{obj.object_id} in {obj.n_keyframes_seen} keyframe(s)")
+    return None
+
+
+def metric_ready(obj: ObjectFact) -> Drop | None:
+    """Gate for questions about an object's size or centre: seen often enough, at least once whole (not cut or
+    hidden), and its footprint pinned down by complete views."""
+    if (drop := seen_enough(obj)) is not None:
+        return drop
+    if obj.n_complete_views < 1 or obj.footprint_coverage < GATES.min_footprint_coverage:
+        return Drop(PARTIALLY_OBSERVED, f"{obj.object_id} footprint coverage {obj.footprint_coverage:.2f}")
+    return None
+
+
+def height_resolved(obj: ObjectFact) -> Drop | None:
+    """Gate for questions about an object's height: a field seen from 200 m is a flat patch in every view."""
+    if obj.height_px < GATES.min_height_px:
+        return Drop(HEIGHT_UNRESOLVED, f"{obj.object_id} is {obj.height_px:.1f} px tall at most")
+    return None
+
+
+def count_in_range(count: int) -> Drop | None:
+    low, high = GATES.count_range
+    if not low <= count <= high:
+        return Drop(COUNT_OUT_OF_RANGE, f"count {count} outside {low}–{high}")
+    return None

@@ -1,0 +1,132 @@
+"""Task 16, navigation: from where the camera stands in a keyframe, which way to head to reach a target (MC).
+
+object_ids: (target,); query {"frame_index"}. The answer is the sector of the target's bearing in that camera's
+horizontal heading: straight ahead within 30°, ahead to the left/right up to 90°, behind on the left/right beyond.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+import numpy as np
+
+from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
+from qa_templates.gates import metric_ready
+from qa_templates.geometry import camera_centre, camera_forward
+from qa_templates.options import mc_answer, options_block
+from qa_templates.phrasing import phrase
+from qa_templates.referring import keyframe_position, reference_sets
+from qa_templates.units import length_phrase
+from schemas.facts import CameraFact, ObjectFact, SceneFacts
+from schemas.qa import TaskType
+
+NEAR_SECTOR_BOUNDARY = "near_sector_boundary"
+TARGET_TOO_CLOSE = "target_too_close"
+NO_HEADING = "no_heading"
+
+AHEAD, AHEAD_LEFT, AHEAD_RIGHT, BEHIND_LEFT, BEHIND_RIGHT = (
+    "straight ahead", "ahead and to the left", "ahead and to the right", "behind you on the left",
+    "behind you on the right")
+DIRECTIONS = (AHEAD, AHEAD_LEFT, AHEAD_RIGHT, BEHIND_LEFT, BEHIND_RIGHT)
+AHEAD_HALF_WIDTH_DEG = 30.0
+SECTOR_MARGIN_DEG = 10.0
+MAX_QUESTIONS = 5
+MAX_TRIES = 60
+
+PHRASINGS = ("From where the camera is in frame {frame}, which way should you head to reach {target}?",
+             "You stand where frame {frame} was taken, facing the same way. In which direction is {target}?",
+             "Starting at the camera position of frame {frame}, which direction leads towards {target}?")
+
+
+@register_task
+class Navigation(TaskTemplate):
+    task_type = TaskType.NAVIGATION
+
+    def generate(self, facts: SceneFacts, rng: np.random.Generator) -> Iterator[QACandidate | Drop]:
+        frames = tuple(c.frame_index for c in facts.cameras)
+        ready = []
+        for obj in facts.objects:
+            if (drop := metric_ready(obj)) is not None:
+                yield drop
+            else:
+                ready.append(obj)
+        if not ready:
+            return
+        by_answer: dict[str, list[tuple[ObjectFact, CameraFact, float, float]]] = defaultdict(list)
+        pairs = [(o, c) for o in ready for c in facts.cameras]
+        for k in rng.permutation(len(pairs))[:MAX_TRIES]:
+            target, cam = pairs[int(k)]
+            bearing = _bearing_deg(cam, target)
+            if bearing is None:
+                yield Drop(NO_HEADING, f"frame {cam.frame_index} looks straight up or down")
+                continue
+            distance = _distance(cam, target)
+            if distance < max(target.size_lwh[:2]):
+                yield Drop(TARGET_TOO_CLOSE, f"{target.object_id} {distance:.1f} m from frame {cam.frame_index}")
+                continue
+            if _margin_deg(bearing) < SECTOR_MARGIN_DEG:
+                yield Drop(NEAR_SECTOR_BOUNDARY, f"bearing {bearing:.1f}°")
+                continue
+            by_answer[_sector(bearing)].append((target, cam, bearing, distance))
+        for target, cam, bearing, distance in _round_robin(by_answer)[:MAX_QUESTIONS]:
+            ids, query = (target.object_id,), {"frame_index": str(cam.frame_index)}
+            correct = self.solve(facts, ids, query)
+            pool = [d for d in DIRECTIONS if d != correct]
+            answer, letter = mc_answer(correct, pool, key="/".join(
+                (facts.scene.scene_id, "navigation", target.object_id, query["frame_index"])))
+            frame_no = keyframe_position(facts, cam.frame_index) + 1
+            side = f"{abs(bearing):.0f}° to the {'left' if bearing > 0 else 'right'} of"
+            for refs in reference_sets(facts, [target], rng):
+                question, index = phrase(rng, PHRASINGS, frame=frame_no, target=refs.names[0])
+                rationale = (f"Seen from the camera of frame {frame_no}, {refs.names[0]} lies about "
+                             f"{length_phrase(distance, facts.scene.scale)} away, {side} its heading, so it is "
+                             f"{correct}.")
+                yield QACandidate(template_id=f"heading/{index}",
+                                  question=question + "\n" + options_block(answer["options"]),
+                                  rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
+                                  object_ids=ids, query=query, input_type=refs.input_type,
+                                  visual_prompts=refs.prompts)
+
+    def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> str:
+        cam = next(c for c in facts.cameras if c.frame_index == int(query["frame_index"]))
+        target = next(o for o in facts.objects if o.object_id == object_ids[0])
+        return _sector(_bearing_deg(cam, target))
+
+
+def _sector(bearing: float) -> str:
+    if abs(bearing) <= AHEAD_HALF_WIDTH_DEG:
+        return AHEAD
+    if abs(bearing) <= 90.0:
+        return AHEAD_LEFT if bearing > 0 else AHEAD_RIGHT
+    return BEHIND_LEFT if bearing > 0 else BEHIND_RIGHT
+
+
+def _round_robin(by_answer: dict[str, list]) -> list:
+    """Questions taken one answer at a time, so the rarer directions are asked before a common one repeats."""
+    queues = [list(reversed(items)) for _, items in sorted(by_answer.items())]
+    out = []
+    while any(queues):
+        for queue in queues:
+            if queue:
+                out.append(queue.pop())
+    return out
+
+
+def _distance(cam: CameraFact, target: ObjectFact) -> float:
+    return float(np.linalg.norm(np.asarray(target.center[:2]) - camera_centre(cam)[:2]))
+
+
+def _bearing_deg(cam: CameraFact, target: ObjectFact) -> float | None:
+    """Signed horizontal angle from the camera's heading to the target (positive = left); None without heading."""
+    heading = camera_forward(cam)[:2]
+    if np.linalg.norm(heading) < 0.2:
+        return None
+    to_target = np.asarray(target.center[:2]) - camera_centre(cam)[:2]
+    return float(np.degrees(np.arctan2(heading[0] * to_target[1] - heading[1] * to_target[0], heading @ to_target)))
+
+
+def _margin_deg(bearing: float) -> float:
+    """Angular distance to the nearest sector boundary (±30°, ±90°, 180°)."""
+    boundaries = (AHEAD_HALF_WIDTH_DEG, 90.0, 180.0)
+    return min(abs(abs(bearing) - b) for b in boundaries)

@@ -1,0 +1,71 @@
+"""How a question refers to objects: by name when unambiguous, or by a point/box/mask drawn on a frame."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from schemas.facts import ObjectFact, ObjectObservation, SceneFacts
+from schemas.qa import InputType
+
+PROMPT_COLORS = ("red", "green", "blue", "yellow", "magenta")
+_VISUAL_KINDS = (InputType.POINT, InputType.BBOX, InputType.MASK, InputType.POINT_BBOX)
+
+
+@dataclass(frozen=True)
+class ReferenceSet:
+    """How each object of a question is named, and the visual prompts that naming needs."""
+
+    input_type: InputType
+    names: tuple[str, ...]
+    prompts: tuple[dict, ...]
+
+
+def category_is_unique(facts: SceneFacts, obj: ObjectFact) -> bool:
+    return Counter(o.category for o in facts.objects)[obj.category] == 1
+
+
+def keyframe_position(facts: SceneFacts, frame_index: int) -> int:
+    """0-based position of a frame in the QA's frame list (all keyframes, in time order)."""
+    return [c.frame_index for c in facts.cameras].index(frame_index)
+
+
+def reference_sets(facts: SceneFacts, objects: Sequence[ObjectFact],
+                   rng: np.random.Generator) -> Iterator[ReferenceSet]:
+    """A text variant when every object's category is unique in the scene, and one visual-prompt variant."""
+    if all(category_is_unique(facts, o) for o in objects):
+        yield ReferenceSet(InputType.TEXT, tuple(f"the {o.category}" for o in objects), ())
+    kinds = [k for k in _VISUAL_KINDS
+             if (k is not InputType.MASK or all(_largest_view(o).mask_path for o in objects))
+             and (k is not InputType.POINT_BBOX or len(objects) >= 2)]
+    kind = kinds[int(rng.integers(len(kinds)))]
+    names, prompts = [], []
+    for i, obj in enumerate(objects):
+        prompt_kind = ("point" if i == 0 else "bbox") if kind is InputType.POINT_BBOX else kind.value
+        name, prompt = visual_prompt(facts, obj, prompt_kind, PROMPT_COLORS[i % len(PROMPT_COLORS)])
+        names.append(name)
+        prompts.append(prompt)
+    yield ReferenceSet(kind, tuple(names), tuple(prompts))
+
+
+def visual_prompt(facts: SceneFacts, obj: ObjectFact, kind: str, color: str) -> tuple[str, dict]:
+    """Prompt on the keyframe where the object is seen largest; returns its phrase and the prompt fields."""
+    seen = _largest_view(obj)
+    image_index = keyframe_position(facts, seen.frame_index)
+    frame_no = image_index + 1
+    if kind == "point":
+        coords, name = list(seen.point_xy), f"the object marked by the {color} point in frame {frame_no}"
+    elif kind == "bbox":
+        coords, name = list(seen.bbox_xyxy), f"the object inside the {color} box in frame {frame_no}"
+    else:
+        coords, name = [], f"the object covered by the {color} mask in frame {frame_no}"
+    prompt = {"kind": kind, "image_index": image_index, "object_id": obj.object_id, "coords": coords,
+              "mask_path": seen.mask_path if kind == "mask" else None, "color": color}
+    return name, prompt
+
+
+def _largest_view(obj: ObjectFact) -> ObjectObservation:
+    return max(obj.observations, key=lambda o: o.pixel_count)

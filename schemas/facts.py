@@ -1,0 +1,123 @@
+"""Metric 3D facts about a scene: the layer every QA template reads (tables `scenes`, `objects`, `cameras`).
+
+All geometry is in the scene's canonical frame: origin at the first keyframe's camera centre, z = up (gravity),
+x = that camera's right axis made horizontal, y = z × x (its forward direction made horizontal). Metres throughout.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.tiers import ScaleTier
+
+Vec2 = tuple[float, float]
+Vec3 = tuple[float, float, float]
+BoxXYXY = tuple[float, float, float, float]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provenance(_Row):
+    """Which producer a fact rests on: a native annotation or a specialist (name, model id, weights hash, params)."""
+
+    depth: str = Field(description="e.g. 'native:depth.npz' or 'depth_anything:<model>@<sha>'")
+    poses: str
+    masks: str
+
+
+class CameraFact(_Row):
+    """One keyframe's camera in the canonical frame."""
+
+    scene_id: str
+    video_id: str
+    frame_index: int = Field(ge=0)
+    keyframe_rank: int = Field(ge=0, description="0 for the canonical (first) keyframe")
+    timestamp_s: float = Field(ge=0)
+    fx: float = Field(gt=0)
+    fy: float = Field(gt=0)
+    cx: float
+    cy: float
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    camera_to_canonical: tuple[float, ...] = Field(min_length=16, max_length=16, description="4×4 row-major")
+    frame_path: str = Field(description="content-addressed keyframe image, relative to the output root")
+
+
+class ObjectObservation(_Row):
+    """How one object appears in one keyframe (for visual prompts and per-frame questions)."""
+
+    frame_index: int = Field(ge=0)
+    bbox_xyxy: BoxXYXY
+    point_xy: Vec2 = Field(description="a pixel inside the mask, near its medoid")
+    pixel_count: int = Field(gt=0)
+    median_depth_m: float = Field(gt=0)
+    complete: bool = Field(description="the whole silhouette is seen: not cut by the image border, not hidden "
+                                       "behind a nearer surface")
+    mask_path: str | None = Field(description="content-addressed binary mask PNG, relative to the output root; "
+                                  "None where only a box is known")
+
+
+class ObjectFact(_Row):
+    """An object instance lifted to metric 3D, fused over keyframes."""
+
+    scene_id: str
+    object_id: str = Field(description="'<scene_id>/<instance_id>'")
+    instance_id: int = Field(ge=1)
+    category: str
+    scale: ScaleTier
+    center: Vec3
+    size_lwh: Vec3 = Field(description="length ≥ width (horizontal, along yaw), height (along up); metres")
+    yaw_deg: float
+    bottom_z: float
+    top_z: float
+    height_px: float = Field(ge=0, description="the object's height in pixels in its nearest complete view: "
+                                               "below a few pixels the height is not resolved")
+    n_points: int = Field(gt=0)
+    n_keyframes_seen: int = Field(ge=1)
+    n_complete_views: int = Field(ge=0, description="keyframes where the object's whole silhouette is seen")
+    first_seen_frame: int = Field(ge=0)
+    footprint_coverage: float = Field(ge=0, le=1, description="how fully complete views pin the footprint down: "
+                                      "the top face across it, or two adjacent side faces along their length")
+    observations: list[ObjectObservation]
+    provenance: Provenance
+
+
+class RoomFact(_Row):
+    """Room extents from the dominant planes: walls give the floor outline; the height (and so the volume) is
+    known only where the ceiling was seen."""
+
+    floor_area_m2: float = Field(gt=0)
+    length_m: float = Field(gt=0)
+    width_m: float = Field(gt=0)
+    height_m: float | None = Field(default=None, gt=0)
+    volume_m3: float | None = Field(default=None, gt=0)
+    center: Vec2 = Field(description="floor outline centre (x, y)")
+    yaw_deg: float
+
+
+class SceneFact(_Row):
+    scene_id: str
+    video_id: str
+    source: str
+    scale: ScaleTier
+    tier_from: Literal["metadata", "extent"]
+    extent_m: float = Field(gt=0, description="horizontal diagonal of what was reconstructed")
+    n_keyframes: int = Field(ge=1)
+    n_objects: int = Field(ge=0)
+    fps: float = Field(gt=0)
+    room: RoomFact | None = None
+    provenance: Provenance
+
+
+class SceneFacts(BaseModel):
+    """Everything QA generation may read about one scene."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scene: SceneFact
+    objects: list[ObjectFact]
+    cameras: list[CameraFact] = Field(min_length=1, description="keyframes in time order")

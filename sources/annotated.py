@@ -1,0 +1,110 @@
+"""Adapter for the annotated scene layout (schemas/annotations.py): video or frames + depth + masks + poses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import ValidationError
+
+from schemas.annotations import (CAMERAS_FILE, DEPTH_FILE, MASKS_FILE, SCENE_FILE, VIDEO_FILE, CameraTrack,
+                                 SceneAnnotation)
+from sources.discovery import VideoItem, inside_root
+
+SOURCE = "annotated"
+DEPTH_UNIT_IN_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+ROTATION_TOLERANCE = 1e-3
+
+
+class AnnotationError(ValueError):
+    """Annotations that are missing or inconsistent; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class NativeAnnotations:
+    """A scene's annotations at its keyframes, in metres."""
+
+    scene: SceneAnnotation
+    track: CameraTrack
+    depth_m: np.ndarray  # [K, H, W] float32
+    instance_ids: np.ndarray  # [K, H, W] uint16
+    camera_to_world: np.ndarray  # [K, 4, 4]
+
+
+def discover(root: Path) -> Iterator[VideoItem]:
+    """Every directory under `root` holding a scene.json is one annotated scene."""
+    for scene_file in sorted(root.rglob(SCENE_FILE)):
+        scene_dir = scene_file.parent
+        video = scene_dir / VIDEO_FILE
+        yield VideoItem(uri=video.relative_to(root).as_posix(), path=video, source=SOURCE,
+                        scene_id=scene_dir.name, annotations_dir=scene_dir)
+
+
+def load_annotations(root: Path, scene_dir: Path, keyframes: list[int], n_video_frames: int) -> NativeAnnotations:
+    """Read and check a scene's annotations for the given keyframes."""
+    scene = _model(inside_root(root, scene_dir / SCENE_FILE), SceneAnnotation)
+    track = _model(inside_root(root, scene_dir / CAMERAS_FILE), CameraTrack)
+    if len(track.frames) != n_video_frames:
+        raise AnnotationError(f"{scene_dir / CAMERAS_FILE}: {len(track.frames)} poses for a video of "
+                              f"{n_video_frames} frames")
+    depth = _array(inside_root(root, scene_dir / DEPTH_FILE), "depth", n_video_frames)
+    masks = _array(inside_root(root, scene_dir / MASKS_FILE), "masks", n_video_frames)
+    if depth.shape != masks.shape:
+        raise AnnotationError(f"{scene_dir}: depth {depth.shape} and masks {masks.shape} differ in shape")
+    size = (track.intrinsics.height, track.intrinsics.width)
+    if depth.shape[1:] != size:
+        raise AnnotationError(f"{scene_dir / DEPTH_FILE}: frames are {depth.shape[1:]}, intrinsics say {size}")
+    poses = {f.index: np.asarray(f.camera_to_world, dtype=float) for f in track.frames}
+    camera_to_world = np.stack([_checked_pose(poses, i, scene_dir / CAMERAS_FILE) for i in keyframes])
+    return NativeAnnotations(
+        scene=scene, track=track,
+        depth_m=depth[keyframes].astype(np.float32) * DEPTH_UNIT_IN_M[track.depth_unit],
+        instance_ids=masks[keyframes].astype(np.uint16), camera_to_world=camera_to_world)
+
+
+def _model(path: Path, model):
+    if not path.is_file():
+        raise AnnotationError(f"{path}: missing")
+    try:
+        return model.model_validate(json.loads(path.read_text()))
+    except json.JSONDecodeError as err:
+        raise AnnotationError(f"{path}: not valid JSON ({err})") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise AnnotationError(f"{path}: {where}: {first['msg']} ({err.error_count()} error(s))") from None
+
+
+def _array(path: Path, key: str, n_frames: int) -> np.ndarray:
+    if not path.is_file():
+        raise AnnotationError(f"{path}: missing")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if key not in archive:
+                raise AnnotationError(f"{path}: no array named {key!r} (has {', '.join(archive.files)})")
+            array = archive[key]
+    except (ValueError, OSError) as err:
+        raise AnnotationError(f"{path}: unreadable ({err})") from None
+    if array.ndim != 3 or array.shape[0] != n_frames:
+        raise AnnotationError(f"{path}: {key} has shape {array.shape}, expected [{n_frames}, H, W]")
+    return array
+
+
+def _checked_pose(poses: dict[int, np.ndarray], index: int, where: Path) -> np.ndarray:
+    if index not in poses:
+        raise AnnotationError(f"{where}: no pose for frame {index}")
+    pose = poses[index]
+    rotation = pose[:3, :3]
+    if not np.isfinite(pose).all():
+        raise AnnotationError(f"{where}: frame {index}: camera_to_world has non-finite values")
+    error = float(np.abs(rotation.T @ rotation - np.eye(3)).max())
+    if error > ROTATION_TOLERANCE or np.linalg.det(rotation) < 0:
+        raise AnnotationError(f"{where}: frame {index}: camera_to_world[:3,:3] is not a rotation "
+                              f"(max |RᵀR − I| = {error:.3g}, det = {np.linalg.det(rotation):.3g})")
+    if not np.allclose(pose[3], [0, 0, 0, 1]):
+        raise AnnotationError(f"{where}: frame {index}: last row of camera_to_world is {pose[3].tolist()}, "
+                              f"not [0, 0, 0, 1]")
+    return pose

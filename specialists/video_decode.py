@@ -1,0 +1,68 @@
+"""Video probing and keyframe decoding with decord."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class VideoDecodeError(RuntimeError):
+    """A video that cannot be opened or decoded; the message names the file and what went wrong."""
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    fps: float
+    n_frames: int
+    width: int
+    height: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / self.fps
+
+
+def _reader(path: Path):
+    import decord  # noqa: PLC0415 (decord prints to stderr at import; keep it off the CLI's import path)
+
+    if path.stat().st_size == 0:
+        raise VideoDecodeError(f"{path}: file is empty (0 bytes)")
+    try:
+        return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    except (RuntimeError, decord.DECORDError) as err:
+        raise VideoDecodeError(f"{path}: not a readable video ({_first_line(err)})") from None
+
+
+def probe_video(path: Path) -> VideoProbe:
+    """fps, frame count and resolution; a clear VideoDecodeError for empty, truncated or non-video files."""
+    reader = _reader(path)
+    n_frames, fps = len(reader), float(reader.get_avg_fps())
+    if n_frames < 1 or not fps > 0:
+        raise VideoDecodeError(f"{path}: no decodable frames (frames={n_frames}, fps={fps})")
+    height, width = reader[0].shape[:2]
+    return VideoProbe(fps=fps, n_frames=n_frames, width=int(width), height=int(height))
+
+
+def sample_keyframes(n_frames: int, stride: int, max_keyframes: int) -> list[int]:
+    """Every `stride`-th frame from 0, thinned evenly to at most `max_keyframes`."""
+    indices = list(range(0, n_frames, stride))
+    if len(indices) > max_keyframes:
+        indices = [indices[round(i)] for i in np.linspace(0, len(indices) - 1, max_keyframes)]
+    return indices
+
+
+def decode_frames(path: Path, indices: list[int]) -> np.ndarray:
+    """RGB uint8 frames [N, H, W, 3] at the given indices."""
+    reader = _reader(path)
+    try:
+        return reader.get_batch(indices).asnumpy()
+    except Exception as err:  # decord raises bare DECORDError/RuntimeError subclasses mid-stream
+        raise VideoDecodeError(f"{path}: decoding frames {indices[0]}…{indices[-1]} failed "
+                               f"({_first_line(err)})") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -1,0 +1,50 @@
+"""Session fixtures: the default synthetic set rendered once, and one real `spacevista curate` run over it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from flows.offline import quiet_environment
+
+quiet_environment()
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class CurateRun:
+    data_root: Path
+    output: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_curate(data_root: Path, output: Path, *extra: str, env: dict | None = None) -> CurateRun:
+    """The real command line, in a fresh process (Prefect's temporary server and a local Ray inside)."""
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "curate", "--data-root", str(data_root),
+                           "--output", str(output), "--num-cpus", "2", *extra],
+                          cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})})
+    return CurateRun(data_root, output, proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def default_data(tmp_path_factory) -> Path:
+    from sources.synthetic import generate_default_dataset
+
+    root = tmp_path_factory.mktemp("default-data")
+    generate_default_dataset(root, scenes_per_tier=2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def default_run(default_data, tmp_path_factory) -> CurateRun:
+    run = run_curate(default_data, tmp_path_factory.mktemp("default-output"), "--no-default-data")
+    assert run.returncode == 0, f"curate failed ({run.returncode}):\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    return run

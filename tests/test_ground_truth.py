@@ -1,0 +1,167 @@
+"""Every QA answer of the default run, checked against the generator's ground truth.
+
+Numeric answers are recomputed here with plain numpy from scene.json / cameras.json / masks.npz (not through
+the facts code); multiple-choice answers are re-solved by the task's own template over facts built straight from
+the exact boxes (facts/exact.py), never from the lifted depth.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import duckdb
+import numpy as np
+import pytest
+
+from facts.exact import exact_scene_facts
+from qa_templates.base import template_for
+from schemas.annotations import CameraTrack, SceneAnnotation
+from schemas.qa import TASK_TIERS, TaskType
+from schemas.tiers import ScaleTier
+from training.metrics import mean_relative_accuracy
+
+NUMERIC_TASKS = {"object_size", "absolute_distance", "depth_estimation", "room_size", "area_estimation",
+                 "rotation_estimation", "object_counting"}
+
+
+def _qa(run) -> list[dict]:
+    with duckdb.connect(str(run.output / "catalog.duckdb"), read_only=True) as con:
+        return con.sql("SELECT * FROM qa").to_arrow_table().to_pylist()
+
+
+class GroundTruth:
+    """One scene's exact annotations, in world coordinates."""
+
+    def __init__(self, scene_dir):
+        self.scene = SceneAnnotation.model_validate_json((scene_dir / "scene.json").read_text())
+        self.track = CameraTrack.model_validate_json((scene_dir / "cameras.json").read_text())
+        self.boxes = {f"{self.scene.scene_id}/{o.instance_id}": o for o in self.scene.objects}
+        self.poses = {f.index: np.asarray(f.camera_to_world) for f in self.track.frames}
+        with np.load(scene_dir / "masks.npz", allow_pickle=False) as archive:
+            self.masks = archive["masks"]
+
+    def size(self, object_id: str, dimension: str) -> float:
+        size = self.boxes[object_id].box.size
+        return float(max(size)) if dimension == "longest" else float(size[2])
+
+    def centre(self, object_id: str) -> np.ndarray:
+        return np.asarray(self.boxes[object_id].box.center)
+
+    def depth(self, object_id: str, frame: int) -> float:
+        pose = self.poses[frame]
+        return float(((self.centre(object_id) - pose[:3, 3]) @ pose[:3, :3])[2])
+
+    def rotation(self, frame_a: int, frame_b: int) -> float:
+        r = self.poses[frame_a][:3, :3].T @ self.poses[frame_b][:3, :3]
+        return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1))))
+
+    def visible_count(self, category: str, keyframes: list[int]) -> int:
+        """Instances of `category` whose mask box is ≥ 20×20 px in at least one keyframe."""
+        count = 0
+        for obj in self.scene.objects:
+            if obj.category != category:
+                continue
+            for frame in keyframes:
+                ys, xs = np.nonzero(self.masks[frame] == obj.instance_id)
+                if len(xs) and xs.max() + 1 - xs.min() >= 20 and ys.max() + 1 - ys.min() >= 20:
+                    count += 1
+                    break
+        return count
+
+    def room(self, measure: str) -> float:
+        room = next(r for r in self.scene.regions if r.kind == "room")
+        length, width, height = room.box.size
+        return length * width * (height if measure == "volume" else 1.0)
+
+    def footprint(self, object_id: str) -> float:
+        size = self.boxes[object_id].box.size
+        return float(size[0] * size[1])
+
+    def numeric(self, row: dict) -> float:
+        task, ids, query = row["task_type"], row["object_ids"], dict(row["query"])
+        if task == "object_size":
+            return self.size(ids[0], query["dimension"])
+        if task == "absolute_distance":
+            return float(np.linalg.norm(self.centre(ids[0]) - self.centre(ids[1])))
+        if task == "depth_estimation":
+            return self.depth(ids[0], int(query["frame_index"]))
+        if task == "rotation_estimation":
+            return self.rotation(int(query["frame_a"]), int(query["frame_b"]))
+        if task == "object_counting":
+            return float(self.visible_count(query["category"], row["frame_indices"]))
+        if task == "room_size":
+            return self.room(query["measure"])
+        if task == "area_estimation":
+            return self.footprint(ids[0])
+        raise KeyError(task)
+
+
+@pytest.mark.e2e
+def test_numeric_answers_match_ground_truth(default_run):
+    truths: dict[str, GroundTruth] = {}
+    scores: dict[str, list[float]] = defaultdict(list)
+    worst: list[tuple[float, str]] = []
+    for row in _qa(default_run):
+        if row["task_type"] not in NUMERIC_TASKS:
+            continue
+        truth = truths.setdefault(row["scene_id"], GroundTruth(default_run.data_root / row["scene_id"]))
+        expected = truth.numeric(row)
+        score = mean_relative_accuracy(row["answer"]["value_si"], expected)
+        scores[row["scale"]].append(score)
+        worst.append((score, f"{row['scene_id']} {row['task_type']} {dict(row['query'])} "
+                             f"{row['answer']['value_si']:.4g} vs {expected:.4g}"))
+    report = {tier: (round(float(np.mean(s)), 4), len(s)) for tier, s in sorted(scores.items())}
+    print("numeric MRA per tier (mean, n):", report)
+    assert set(scores) == {t.value for t in ScaleTier}, report
+    for tier, values in scores.items():
+        assert np.mean(values) >= 0.98, (tier, report, sorted(worst)[:10])
+
+
+@pytest.mark.e2e
+def test_multiple_choice_answers_agree_with_ground_truth_geometry(default_run):
+    exact_facts = {}
+    disagreements, checked = [], 0
+    for row in _qa(default_run):
+        if row["answer"]["kind"] != "multiple_choice":
+            continue
+        key = (row["scene_id"], tuple(row["frame_indices"]))
+        if key not in exact_facts:
+            truth = GroundTruth(default_run.data_root / row["scene_id"])
+            exact_facts[key] = exact_scene_facts(truth.scene, truth.track, list(row["frame_indices"]),
+                                                 row["video_id"])
+        expected = template_for(row["task_type"]).solve(exact_facts[key], tuple(row["object_ids"]),
+                                                        dict(row["query"]))
+        answer = row["answer"]
+        stored = answer["options"]["ABCDE".index(answer["correct_letter"])]
+        checked += 1
+        if stored != expected:
+            disagreements.append((row["scene_id"], row["task_type"], dict(row["query"]), stored, expected))
+    assert checked > 0
+    assert not disagreements, f"{len(disagreements)}/{checked} MC answers disagree: {disagreements[:10]}"
+
+
+@pytest.mark.e2e
+def test_every_task_present_in_every_tier_it_belongs_to(default_run):
+    with duckdb.connect(str(default_run.output / "catalog.duckdb"), read_only=True) as con:
+        present = set(con.sql("SELECT DISTINCT scale, task_type FROM qa").fetchall())
+    expected = {(tier.value, task.value) for task in TaskType for tier in TASK_TIERS[task]}
+    assert expected - present == set(), sorted(expected - present)
+    assert {task for _, task in present} == {t.value for t in TaskType}
+    assert present <= expected, sorted(present - expected)
+
+
+@pytest.mark.e2e
+def test_summary_and_catalog_views(default_run):
+    assert "succeeded" in default_run.stdout
+    with duckdb.connect(str(default_run.output / "catalog.duckdb"), read_only=True) as con:
+        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                  for t in ("videos", "frames", "scenes", "objects", "cameras", "qa", "rejects", "failures", "runs")}
+        letters = dict(con.execute("SELECT answer.correct_letter, count(*) FROM qa WHERE answer.kind = 'multiple_choice' "
+                               "AND len(answer.options) = 4 GROUP BY 1").fetchall())
+    assert counts["videos"] == counts["scenes"] == 10 and counts["failures"] == 0 and counts["runs"] == 1
+    assert counts["qa"] > 500 and counts["frames"] > 100
+    shares = np.array(list(letters.values())) / sum(letters.values())
+    assert len(letters) == 4 and shares.min() > 0.15, letters  # balanced answer letters over 4-option questions
+    manifest = json.loads((default_run.output / "tables" / "qa" / "_manifest.json").read_text())
+    assert sum(f["rows"] for f in manifest["files"].values()) == counts["qa"]

@@ -1,0 +1,91 @@
+"""Atomic, idempotent table commits and the DuckDB catalog over them."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from schemas.arrow import to_arrow
+from schemas.runs import FailureRow
+from storage.catalog import query, refresh_catalog
+from storage.commits import commit_shard, read_manifest, stage_table, table_files
+from storage.layout import OutputLayout
+
+
+def _failures(n: int, run: str = "r1") -> list[FailureRow]:
+    return [FailureRow(run_id=run, uri=f"v{i}.mp4", scene_id=f"s{i}", video_id=None, stage="probe",
+                       error_type="VideoDecodeError", message="bad") for i in range(n)]
+
+
+def _commit(layout, rows, shard, run="r1"):
+    commit_shard(layout, "failures", shard, stage_table(layout, "failures", to_arrow(rows, FailureRow), shard), run)
+
+
+def test_commit_publishes_files_with_row_counts_and_hashes(tmp_path):
+    layout = OutputLayout(tmp_path)
+    _commit(layout, _failures(3), "shard-a")
+    manifest = read_manifest(layout, "failures")
+    (entry,) = manifest["files"].values()
+    assert entry["rows"] == 3 and entry["shard"] == "shard-a" and len(entry["sha256"]) == 64
+    assert query(layout, "SELECT count(*) AS n FROM failures").to_pylist() == [{"n": 3}]
+    assert list(layout.staging.iterdir()) == []
+
+
+def test_recommitting_a_shard_replaces_it_and_keeps_other_shards(tmp_path):
+    layout = OutputLayout(tmp_path)
+    _commit(layout, _failures(3), "shard-a")
+    _commit(layout, _failures(2), "shard-b")
+    _commit(layout, _failures(1, run="r2"), "shard-a")
+    rows = query(layout, "SELECT run_id, count(*) AS n FROM failures GROUP BY 1 ORDER BY 1").to_pylist()
+    assert rows == [{"run_id": "r1", "n": 2}, {"run_id": "r2", "n": 1}]
+    assert len(table_files(layout, "failures")) == 2
+    on_disk = sorted(p.name for p in layout.table_dir("failures").glob("part-*.parquet"))
+    assert on_disk == sorted(p.name for p in table_files(layout, "failures"))  # superseded files removed
+
+
+def test_an_empty_commit_clears_the_shard(tmp_path):
+    layout = OutputLayout(tmp_path)
+    _commit(layout, _failures(2), "shard-a")
+    commit_shard(layout, "failures", "shard-a", [], "r2")
+    assert query(layout, "SELECT count(*) AS n FROM failures").to_pylist() == [{"n": 0}]
+
+
+def test_staged_but_uncommitted_files_are_invisible(tmp_path):
+    layout = OutputLayout(tmp_path)
+    _commit(layout, _failures(2), "shard-a")
+    stage_table(layout, "failures", to_arrow(_failures(5), FailureRow), "shard-b")  # a shard that died here
+    assert query(layout, "SELECT count(*) AS n FROM failures").to_pylist() == [{"n": 2}]
+
+
+def test_empty_tables_still_have_typed_views(tmp_path):
+    layout = OutputLayout(tmp_path)
+    refresh_catalog(layout)
+    columns = query(layout, "DESCRIBE qa").column("column_name").to_pylist()
+    assert {"qa_id", "scale", "task_type", "answer", "visual_prompts"} <= set(columns)
+    assert pq.read_schema(layout.schema_file("qa")).names == columns
+
+
+def test_partitioned_table_layout_and_pruning(tmp_path):
+    from tests.builders import tabletop_facts
+    from qa_templates.generate import generate_scene_qa
+    from schemas.qa import QARow
+
+    layout = OutputLayout(tmp_path)
+    rows = generate_scene_qa(tabletop_facts(), "r1").rows
+    commit_shard(layout, "qa", "s", stage_table(layout, "qa", to_arrow(rows, QARow), "s"), "r1")
+    dirs = {p.parent.relative_to(layout.table_dir("qa")).as_posix() for p in table_files(layout, "qa")}
+    assert all(d.startswith("scale=tabletop/task_type=") for d in dirs)
+    sizes = query(layout, "SELECT count(*) AS n FROM qa WHERE task_type = ?", ["object_size"]).to_pylist()
+    assert sizes[0]["n"] == sum(r.task_type.value == "object_size" for r in rows) > 0
+
+
+def test_manifest_from_another_format_version_is_refused(tmp_path):
+    layout = OutputLayout(tmp_path)
+    _commit(layout, _failures(1), "shard-a")
+    manifest = json.loads(layout.manifest("failures").read_text())
+    manifest["format_version"] = 99
+    layout.manifest("failures").write_text(json.dumps(manifest))
+    with pytest.raises(RuntimeError, match="format_version 99"):
+        read_manifest(layout, "failures")

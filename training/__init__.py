@@ -1,0 +1,1 @@
+"""Training and evaluation stage: metrics (MRA, accuracy) over curated QA."""
