@@ -30,7 +30,8 @@ GRID = 12
 OCCLUDER_MARGIN = 0.05
 """A neighbour outside the mask this much (relatively) nearer hides part of the object."""
 MAX_HIDDEN_BOUNDARY = 0.03
-"""A view is complete when at most this share of the silhouette's boundary is cut or hidden."""
+"""A view is complete when its silhouette is not cut by the image border and at most this share of its
+boundary lies next to a nearer surface."""
 
 
 class FactsError(ValueError):
@@ -163,22 +164,18 @@ def _observe(kf: Keyframe, mask: np.ndarray, valid: np.ndarray,
 
 
 def _silhouette_complete(kf: Keyframe, mask: np.ndarray) -> bool:
-    """True when the mask's boundary is the object's own outline: not at the image border and not next to a
-    surface in front of it (an occluder)."""
+    """True when the mask's boundary is the object's own outline: nowhere cut by the image border, and at most
+    a sliver of it next to a surface in front of the object (an occluder)."""
+    height, width = mask.shape
+    if mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any():
+        return False
     depth = np.where(np.isfinite(kf.depth_m) & (kf.depth_m > 0), kf.depth_m, np.inf)
-    padded = np.pad(mask, 1, constant_values=False)
     hidden = boundary = 0
     for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
-        outside = ~padded[1 + dy:padded.shape[0] - 1 + dy, 1 + dx:padded.shape[1] - 1 + dx]
-        edge = mask & outside
-        ys, xs = np.nonzero(edge)
-        ny, nx = ys + dy, xs + dx
-        off_image = (ny < 0) | (ny >= mask.shape[0]) | (nx < 0) | (nx >= mask.shape[1])
-        inside = ~off_image
-        nearer = np.zeros_like(off_image)
-        nearer[inside] = depth[ny[inside], nx[inside]] < depth[ys[inside], xs[inside]] * (1 - OCCLUDER_MARGIN)
+        ys, xs = np.nonzero(mask[1:-1, 1:-1] & ~mask[1 + dy:height - 1 + dy, 1 + dx:width - 1 + dx])
+        ys, xs = ys + 1, xs + 1
         boundary += len(ys)
-        hidden += int((off_image | nearer).sum())
+        hidden += int((depth[ys + dy, xs + dx] < depth[ys, xs] * (1 - OCCLUDER_MARGIN)).sum())
     return boundary > 0 and hidden <= MAX_HIDDEN_BOUNDARY * boundary
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import ompl.base as ob
@@ -71,8 +72,10 @@ def contact_tolerance(obj, tier: ScaleTier) -> float:
     return max(0.05 * float(obj.size_lwh[2]), CONTACT_FLOOR_M[tier])
 
 
+@lru_cache(maxsize=65536)
 def c_obstacle(obstacle: Box, moved: Box) -> Prism:
-    """Where the moved box's centre may not go: the obstacle inflated by the moved box (exact Minkowski sum)."""
+    """Where the moved box's centre may not go: the obstacle inflated by the moved box (exact Minkowski sum).
+    Cached: planning, distractor checks and relations ask for the same pairs many times."""
     moved_corners = moved.footprint() - np.array(moved.center[:2])
     points = (obstacle.footprint()[:, None, :] - moved_corners[None, :, :]).reshape(-1, 2)
     polygon = _convex_hull(points)
@@ -86,6 +89,7 @@ def c_obstacle(obstacle: Box, moved: Box) -> Prism:
     return Prism(normals, offsets)
 
 
+@lru_cache(maxsize=65536)
 def footprint_prism(obstacle: Box, moved: Box) -> Prism:
     """The inflated obstacle's footprint alone: where the moved box's centre may not go at any height."""
     prism = c_obstacle(obstacle, moved)

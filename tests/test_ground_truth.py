@@ -165,3 +165,26 @@ def test_summary_and_catalog_views(default_run):
     assert len(letters) == 4 and shares.min() > 0.15, letters  # balanced answer letters over 4-option questions
     manifest = json.loads((default_run.output / "tables" / "qa" / "_manifest.json").read_text())
     assert sum(f["rows"] for f in manifest["files"].values()) == counts["qa"]
+
+
+@pytest.mark.e2e
+def test_manipulation_plans_are_collision_free_among_ground_truth_boxes(default_run):
+    """Obstacles are every annotated box, seen or not, in the row's canonical frame."""
+    from facts.canonical import canonical_from_world, yaw_in_canonical
+    from qa_templates.motion_planning import Box, path_collides
+
+    checked = 0
+    for row in _qa(default_run):
+        if row["task_type"] != "manipulation_planning":
+            continue
+        truth = GroundTruth(default_run.data_root / row["scene_id"])
+        canonical = canonical_from_world(truth.poses[row["frame_indices"][0]], np.asarray(truth.scene.up))
+        boxes = {object_id: Box(tuple(canonical[:3, :3] @ np.asarray(o.box.center) + canonical[:3, 3]),
+                                tuple(o.box.size), yaw_in_canonical(canonical, o.box.yaw_deg))
+                 for object_id, o in truth.boxes.items()}
+        moved = boxes[row["object_ids"][0]]
+        obstacles = [box for object_id, box in boxes.items() if object_id != row["object_ids"][0]]
+        waypoints = json.loads(dict(row["query"])["plan"])
+        assert not path_collides(waypoints, moved, obstacles), (row["scene_id"], row["question"])
+        checked += 1
+    assert checked > 0
