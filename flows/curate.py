@@ -20,6 +20,7 @@ from pipeline.shard import Shard, ShardResult, curate_shard, plan_shards  # noqa
 from schemas.arrow import to_arrow  # noqa: E402
 from schemas.config import CurateConfig  # noqa: E402
 from schemas.runs import FailureRow, RunRow  # noqa: E402
+from schemas.tiers import ScaleTier  # noqa: E402
 from sources import annotated, video_folder  # noqa: E402
 from sources.discovery import VideoItem  # noqa: E402
 from storage.catalog import refresh_catalog  # noqa: E402
@@ -47,14 +48,17 @@ class RunSummary:
 
 @task
 def ensure_default_data(config: CurateConfig) -> None:
-    """Render the synthetic all-scale default set into the data root when it holds no scenes or videos yet."""
-    root = config.data_root
-    if root.exists() and (any(annotated.discover(root)) or any(video_folder.discover(root))):
-        return
-    from sources.synthetic import generate_default_dataset  # noqa: PLC0415 (only needed on first run)
+    """Render the synthetic all-scale default set into the data root when it holds nothing else; an interrupted
+    rendering is completed (finished scenes are kept)."""
+    from sources.synthetic import generate_default_dataset, scene_id_for  # noqa: PLC0415
 
-    get_run_logger().info("no scenes under %s: rendering the default set (%d per tier)", root,
-                          config.scenes_per_tier)
+    root = config.data_root
+    default_ids = {scene_id_for(tier, seed) for tier in ScaleTier for seed in range(config.scenes_per_tier)}
+    present = {p.name for p in root.iterdir() if not p.name.startswith(".")} if root.exists() else set()
+    if not present <= default_ids:
+        return
+    get_run_logger().info("rendering the default set into %s (%d scenes per tier, %d present)", root,
+                          config.scenes_per_tier, len(present))
     generate_default_dataset(root, scenes_per_tier=config.scenes_per_tier)
 
 

@@ -22,7 +22,8 @@ from schemas.ingest import FrameRow, VideoRow
 from schemas.runs import FailureRow
 from sources import annotated
 from sources.discovery import OutsideDataRootError, VideoItem, inside_root
-from specialists.video_decode import VideoDecodeError, VideoProbe, decode_frames, probe_video, sample_keyframes
+from specialists.video_decode import (VideoDecodeError, VideoProbe, decode_frames, frame_files, probe_video,
+                                      sample_keyframes)
 from storage.artifacts import put_frame, put_mask
 from storage.layout import OutputLayout
 
@@ -54,11 +55,13 @@ def curate_video(item: VideoItem, config: CurateConfig, layout: OutputLayout, ru
     try:
         path = _stage("discover", inside_root, config.data_root, item.path)
         video_id = _stage("probe", _sha256, path)
-        probe = _stage("probe", probe_video, path)
+        fps = (_stage("annotations", annotated.frame_rate, config.data_root, item.annotations_dir)
+               if path.is_dir() and item.annotations_dir else None)
+        probe = _stage("probe", probe_video, path, fps)
         keyframes = sample_keyframes(probe.n_frames, config.keyframe_stride, config.max_keyframes)
         frames = _stage("decode", _store_keyframes, path, keyframes, layout, video_id, item.scene_id, probe)
         out.add("videos", [VideoRow(video_id=video_id, source=item.source, uri=item.uri, scene_id=item.scene_id,
-                                    size_bytes=path.stat().st_size, fps=probe.fps, n_frames=probe.n_frames,
+                                    size_bytes=_size_bytes(path), fps=probe.fps, n_frames=probe.n_frames,
                                     width=probe.width, height=probe.height, duration_s=probe.duration_s,
                                     has_native_annotations=item.annotations_dir is not None, run_id=run_id)])
         out.add("frames", frames)
@@ -92,11 +95,19 @@ def _stage(stage: str, fn, *args):
 
 
 def _sha256(path: Path) -> str:
+    """Content hash of a video file, or of a frame folder's images (names and bytes, in order)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for file in frame_files(path) if path.is_dir() else [path]:
+        if path.is_dir():
+            digest.update(file.name.encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
+
+
+def _size_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in frame_files(path)) if path.is_dir() else path.stat().st_size
 
 
 def _store_keyframes(path: Path, keyframes: list[int], layout: OutputLayout, video_id: str, scene_id: str,

@@ -8,7 +8,7 @@ from itertools import combinations
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import NOT_ENOUGH_OBJECTS, metric_ready
+from qa_templates.gates import NOT_ENOUGH_OBJECTS, metric_ready, passing
 from qa_templates.geometry import centre_distance
 from qa_templates.phrasing import phrase
 from qa_templates.referring import reference_sets
@@ -34,12 +34,8 @@ class AbsoluteDistance(TaskTemplate):
     def generate(self, facts: SceneFacts, rng: np.random.Generator) -> Iterator[QACandidate | Drop]:
         tier = facts.scene.scale
         frames = tuple(c.frame_index for c in facts.cameras)
-        ready = []
-        for obj in facts.objects:
-            if (drop := metric_ready(obj)) is not None:
-                yield drop
-            else:
-                ready.append(obj)
+        ready, drops = passing(facts.objects, metric_ready)
+        yield from drops
         pairs = list(combinations(ready, 2))
         if not pairs:
             yield Drop(NOT_ENOUGH_OBJECTS, f"{len(ready)} metric-ready object(s)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from qa_templates.base import Drop
@@ -30,6 +31,16 @@ class QualityGates:
 
 
 GATES = QualityGates()
+
+
+def passing(objects: Iterable[ObjectFact], gate: Callable[[ObjectFact], Drop | None]
+            ) -> tuple[list[ObjectFact], list[Drop]]:
+    """Split objects into those that pass `gate` and the drops of those that do not."""
+    ready, drops = [], []
+    for obj in objects:
+        drop = gate(obj)
+        (ready if drop is None else drops).append(obj if drop is None else drop)
+    return ready, drops
 
 
 def near_tie(a: float, b: float, margin: float = GATES.near_tie_margin) -> bool:

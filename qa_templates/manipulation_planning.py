@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import NO_VALID_PLAN, metric_ready
+from qa_templates.gates import NO_VALID_PLAN, metric_ready, passing
 from qa_templates.motion_planning import (CONTACT_EPS_M, CONTACT_FLOOR_M, Box, c_obstacle, contact_tolerance,
                                           path_collides, plan_path)
 from qa_templates.options import mc_answer, options_block
@@ -58,12 +58,8 @@ class ManipulationPlanning(TaskTemplate):
     def generate(self, facts: SceneFacts, rng: np.random.Generator) -> Iterator[QACandidate | Drop]:
         tier = facts.scene.scale
         frames = tuple(c.frame_index for c in facts.cameras)
-        ready = []
-        for obj in facts.objects:
-            if (drop := metric_ready(obj)) is not None:
-                yield drop
-            else:
-                ready.append(obj)
+        ready, drops = passing(facts.objects, metric_ready)
+        yield from drops
         if len(ready) < 2:
             return
         floor_z = min(o.bottom_z for o in facts.objects)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import seen_enough
+from qa_templates.gates import passing, seen_enough
 from qa_templates.options import yes_no_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import PROMPT_COLORS, visual_prompt
@@ -34,12 +34,8 @@ class ObjectMatching(TaskTemplate):
 
     def generate(self, facts: SceneFacts, rng: np.random.Generator) -> Iterator[QACandidate | Drop]:
         frames = tuple(c.frame_index for c in facts.cameras)
-        ready = []
-        for obj in facts.objects:
-            if (drop := seen_enough(obj)) is not None:
-                yield drop
-            else:
-                ready.append(obj)
+        ready, drops = passing(facts.objects, seen_enough)
+        yield from drops
         if len(ready) < 2:
             return
         for i in rng.permutation(len(ready))[:MAX_OBJECTS]:

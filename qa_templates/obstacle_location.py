@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import metric_ready
+from qa_templates.gates import metric_ready, passing
 from qa_templates.motion_planning import Box, entry_fraction, footprint_prism, segment_clearance
 from qa_templates.options import mc_answer, options_block
 from qa_templates.phrasing import phrase
@@ -79,12 +79,8 @@ class ObstacleLocation(TaskTemplate):
     def generate(self, facts: SceneFacts, rng: np.random.Generator) -> Iterator[QACandidate | Drop]:
         tier = facts.scene.scale
         frames = tuple(c.frame_index for c in facts.cameras)
-        ready = []
-        for obj in facts.objects:
-            if (drop := metric_ready(obj)) is not None:
-                yield drop
-            else:
-                ready.append(obj)
+        ready, drops = passing(facts.objects, metric_ready)
+        yield from drops
         if len(ready) < 3:
             return
         asked, tried = 0, set()

@@ -8,7 +8,7 @@ from itertools import combinations
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import NOT_ENOUGH_OBJECTS, seen_enough
+from qa_templates.gates import NOT_ENOUGH_OBJECTS, passing, seen_enough
 from qa_templates.geometry import box_corners, to_camera
 from qa_templates.options import mc_answer, options_block
 from qa_templates.phrasing import phrase
@@ -53,12 +53,8 @@ class PositionComparison(TaskTemplate):
 
     def generate(self, facts: SceneFacts, rng: np.random.Generator) -> Iterator[QACandidate | Drop]:
         frames = tuple(c.frame_index for c in facts.cameras)
-        ready = []
-        for obj in facts.objects:
-            if (drop := seen_enough(obj)) is not None:
-                yield drop
-            else:
-                ready.append(obj)
+        ready, drops = passing(facts.objects, seen_enough)
+        yield from drops
         pairs = list(combinations(ready, 2))
         if not pairs:
             yield Drop(NOT_ENOUGH_OBJECTS, f"{len(ready)} object(s) seen often enough")

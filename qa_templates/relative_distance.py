@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import NEAR_TIE, NOT_ENOUGH_OBJECTS, metric_ready, near_tie
+from qa_templates.gates import NEAR_TIE, NOT_ENOUGH_OBJECTS, metric_ready, near_tie, passing
 from qa_templates.geometry import centre_distance
 from qa_templates.options import mc_answer, options_block
 from qa_templates.phrasing import phrase
@@ -40,12 +40,8 @@ class RelativeDistance(TaskTemplate):
     def generate(self, facts: SceneFacts, rng: np.random.Generator) -> Iterator[QACandidate | Drop]:
         tier = facts.scene.scale
         frames = tuple(c.frame_index for c in facts.cameras)
-        ready = []
-        for obj in facts.objects:
-            if (drop := metric_ready(obj)) is not None:
-                yield drop
-            else:
-                ready.append(obj)
+        ready, drops = passing(facts.objects, metric_ready)
+        yield from drops
         if len(ready) < 3:
             yield Drop(NOT_ENOUGH_OBJECTS, f"{len(ready)} metric-ready object(s)")
             return

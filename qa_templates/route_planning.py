@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import metric_ready
+from qa_templates.gates import metric_ready, passing
 from qa_templates.options import mc_answer, options_block
 from qa_templates.phrasing import phrase
 from qa_templates.referring import reference_sets
@@ -54,12 +54,8 @@ class RoutePlanning(TaskTemplate):
     def generate(self, facts: SceneFacts, rng: np.random.Generator) -> Iterator[QACandidate | Drop]:
         tier = facts.scene.scale
         frames = tuple(c.frame_index for c in facts.cameras)
-        ready = []
-        for obj in facts.objects:
-            if (drop := metric_ready(obj)) is not None:
-                yield drop
-            else:
-                ready.append(obj)
+        ready, drops = passing(facts.objects, metric_ready)
+        yield from drops
         if len(ready) < 3:
             return
         asked, tried = 0, set()

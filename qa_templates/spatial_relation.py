@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import metric_ready
+from qa_templates.gates import metric_ready, passing
 from qa_templates.motion_planning import Box, contact_tolerance, footprint_gap, footprint_inset
 from qa_templates.options import mc_answer, options_block
 from qa_templates.phrasing import phrase
@@ -54,12 +54,8 @@ class SpatialRelation(TaskTemplate):
 
     def generate(self, facts: SceneFacts, rng: np.random.Generator) -> Iterator[QACandidate | Drop]:
         frames = tuple(c.frame_index for c in facts.cameras)
-        ready = []
-        for obj in facts.objects:
-            if (drop := metric_ready(obj)) is not None:
-                yield drop
-            else:
-                ready.append(obj)
+        ready, drops = passing(facts.objects, metric_ready)
+        yield from drops
         by_relation: dict[str, list[tuple[ObjectFact, ObjectFact]]] = defaultdict(list)
         for a in ready:
             for b in ready:

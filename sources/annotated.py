@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from schemas.annotations import (CAMERAS_FILE, DEPTH_FILE, MASKS_FILE, SCENE_FILE, VIDEO_FILE, CameraTrack,
+from schemas.annotations import (CAMERAS_FILE, DEPTH_FILE, FRAMES_DIR, MASKS_FILE, SCENE_FILE, VIDEO_FILE, CameraTrack,
                                  SceneAnnotation)
 from sources.discovery import VideoItem, inside_root
 
@@ -35,10 +35,13 @@ class NativeAnnotations:
 
 
 def discover(root: Path) -> Iterator[VideoItem]:
-    """Every directory under `root` holding a scene.json is one annotated scene."""
+    """Every directory under `root` holding a scene.json is one annotated scene; its video is video.mp4, or the
+    frames/ folder when there is no video file."""
     for scene_file in sorted(root.rglob(SCENE_FILE)):
         scene_dir = scene_file.parent
         video = scene_dir / VIDEO_FILE
+        if not video.exists() and (scene_dir / FRAMES_DIR).is_dir():
+            video = scene_dir / FRAMES_DIR
         yield VideoItem(uri=video.relative_to(root).as_posix(), path=video, source=SOURCE,
                         scene_id=scene_dir.name, annotations_dir=scene_dir)
 
@@ -63,6 +66,11 @@ def load_annotations(root: Path, scene_dir: Path, keyframes: list[int], n_video_
         scene=scene, track=track,
         depth_m=depth[keyframes].astype(np.float32) * DEPTH_UNIT_IN_M[track.depth_unit],
         instance_ids=masks[keyframes].astype(np.uint16), camera_to_world=camera_to_world)
+
+
+def frame_rate(root: Path, scene_dir: Path) -> float:
+    """The scene's fps from cameras.json (a frame folder has none of its own)."""
+    return _model(inside_root(root, scene_dir / CAMERAS_FILE), CameraTrack).fps
 
 
 def _model(path: Path, model):

@@ -1,4 +1,4 @@
-"""Video probing and keyframe decoding with decord."""
+"""Video probing and keyframe decoding: decord for video files, OpenCV for a folder of frame images."""
 
 from __future__ import annotations
 
@@ -35,8 +35,14 @@ def _reader(path: Path):
         raise VideoDecodeError(f"{path}: not a readable video ({_first_line(err)})") from None
 
 
-def probe_video(path: Path) -> VideoProbe:
-    """fps, frame count and resolution; a clear VideoDecodeError for empty, truncated or non-video files."""
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def probe_video(path: Path, fps: float | None = None) -> VideoProbe:
+    """fps, frame count and resolution; a clear VideoDecodeError for empty, truncated or non-video files.
+    A directory is a frame sequence, which carries no fps of its own: `fps` must be given for it."""
+    if path.is_dir():
+        return _probe_frame_folder(path, fps)
     reader = _reader(path)
     n_frames, fps = len(reader), float(reader.get_avg_fps())
     if n_frames < 1 or not fps > 0:
@@ -55,12 +61,38 @@ def sample_keyframes(n_frames: int, stride: int, max_keyframes: int) -> list[int
 
 def decode_frames(path: Path, indices: list[int]) -> np.ndarray:
     """RGB uint8 frames [N, H, W, 3] at the given indices."""
+    if path.is_dir():
+        return np.stack([_read_image(f) for f in (frame_files(path)[i] for i in indices)])
     reader = _reader(path)
     try:
         return reader.get_batch(indices).asnumpy()
     except Exception as err:  # decord raises bare DECORDError/RuntimeError subclasses mid-stream
         raise VideoDecodeError(f"{path}: decoding frames {indices[0]}…{indices[-1]} failed "
                                f"({_first_line(err)})") from None
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The frame images of a sequence folder, in name order."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+
+
+def _probe_frame_folder(folder: Path, fps: float | None) -> VideoProbe:
+    files = frame_files(folder)
+    if not files:
+        raise VideoDecodeError(f"{folder}: no frame images ({', '.join(FRAME_SUFFIXES)})")
+    if not fps or fps <= 0:
+        raise VideoDecodeError(f"{folder}: a frame folder needs its fps from the source's metadata")
+    height, width = _read_image(files[0]).shape[:2]
+    return VideoProbe(fps=float(fps), n_frames=len(files), width=int(width), height=int(height))
+
+
+def _read_image(path: Path) -> np.ndarray:
+    import cv2  # noqa: PLC0415
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise VideoDecodeError(f"{path}: not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def _first_line(err: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""Session fixtures: the default synthetic set rendered once, and one real `spacevista curate` run over it."""
+"""Session fixtures: one real `spacevista curate` run on the default synthetic set, rendered by that run."""
 
 from __future__ import annotations
 
@@ -35,16 +35,15 @@ def run_curate(data_root: Path, output: Path, *extra: str, env: dict | None = No
 
 
 @pytest.fixture(scope="session")
-def default_data(tmp_path_factory) -> Path:
-    from sources.synthetic import generate_default_dataset
-
-    root = tmp_path_factory.mktemp("default-data")
-    generate_default_dataset(root, scenes_per_tier=2)
-    return root
+def default_run(tmp_path_factory) -> CurateRun:
+    """The main job as a user runs it: an empty data root, so the flow renders the default set first."""
+    data_root = tmp_path_factory.mktemp("default-data")
+    run = run_curate(data_root, tmp_path_factory.mktemp("default-output"))
+    assert run.returncode == 0, f"curate failed ({run.returncode}):\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    return run
 
 
 @pytest.fixture(scope="session")
-def default_run(default_data, tmp_path_factory) -> CurateRun:
-    run = run_curate(default_data, tmp_path_factory.mktemp("default-output"), "--no-default-data")
-    assert run.returncode == 0, f"curate failed ({run.returncode}):\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
-    return run
+def default_data(default_run) -> Path:
+    """The rendered default set (2 scenes per tier, exact ground truth beside each video)."""
+    return default_run.data_root

@@ -188,3 +188,23 @@ def test_manipulation_plans_are_collision_free_among_ground_truth_boxes(default_
         assert not path_collides(waypoints, moved, obstacles), (row["scene_id"], row["question"])
         checked += 1
     assert checked > 0
+
+
+@pytest.mark.e2e
+def test_summary_is_published_as_a_prefect_table_artifact(default_run):
+    import asyncio
+    import re
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    run_id = re.search(r"run (run-\S+): succeeded", default_run.stdout).group(1)
+
+    async def artifacts():
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["curate-summary"])))
+
+    (artifact,) = [a for a in asyncio.run(artifacts()) if run_id in (a.description or "")]
+    table = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+    assert artifact.type == "table" and {row["task_type"] for row in table} == {t.value for t in TaskType}
