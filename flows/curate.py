@@ -139,7 +139,8 @@ def curate(config: CurateConfig) -> RunSummary:
     summary.wall_s = (datetime.now(UTC) - started).total_seconds()
     record_run(config, summary, started)
     publish_summary(summary)
-    get_run_logger().info("%s", format_summary(summary))
+    get_run_logger().info("run %s %s: %d videos, %d QA, %d rejects, %d failures", run_id, summary.status,
+                          summary.videos, summary.qa, summary.rejects, len(summary.failures))
     return summary
 
 
