@@ -191,6 +191,11 @@ class QARow(_Frozen):
             raise ValueError(f"answer is for {self.answer.task_type}, row is {self.task_type.value}")
         if self.scale not in TASK_TIERS[self.task_type]:
             raise ValueError(f"task {self.task_type.value} is not asked in tier {self.scale.value}")
+        if self.answer.kind == "multiple_choice":
+            missing = [f"{OPTION_LETTERS[i]}. {text}" for i, text in enumerate(self.answer.options)
+                       if f"{OPTION_LETTERS[i]}. {text}" not in self.question]
+            if missing:
+                raise ValueError(f"multiple-choice question does not list its options {missing}")
         if len(self.frame_paths) != len(self.frame_indices):
             raise ValueError("frame_paths and frame_indices differ in length")
         if any(p.image_index >= len(self.frame_paths) for p in self.visual_prompts):

@@ -137,6 +137,7 @@ def test_multiple_choice_answers_agree_with_ground_truth_geometry(default_run):
         checked += 1
         if stored != expected:
             disagreements.append((row["scene_id"], row["task_type"], dict(row["query"]), stored, expected))
+    print(f"multiple-choice answers checked against ground truth: {checked}, disagreeing: {len(disagreements)}")
     assert checked > 0
     assert not disagreements, f"{len(disagreements)}/{checked} MC answers disagree: {disagreements[:10]}"
 
