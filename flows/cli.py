@@ -1,4 +1,5 @@
-"""The `spacevista` command: `curate` runs the curation flow, `sql` queries the catalog."""
+"""The `spacevista` command: `curate` videos into QA tables, hold out a `benchmark`, `export` training data,
+`evaluate` models, query the catalog with `sql`."""
 
 from __future__ import annotations
 
@@ -44,6 +45,85 @@ def _curate(args: argparse.Namespace) -> int:
         return EXIT_CRASH
     print(format_summary(summary))
     return EXIT_PARTIAL if summary.failures else EXIT_OK
+
+
+def _run_flow(build_config, run, describe, input_errors: tuple[type[Exception], ...] = ()) -> int:
+    """Build a typed config (usage error when invalid), run the flow, print its report; `input_errors` are
+    problems with the user's inputs that the flow names (an empty table, a contaminated export…)."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    try:
+        config = build_config()
+    except ValidationError as err:
+        print(f"spacevista: invalid configuration:\n{err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = run(config)
+    except (ValueError, FileNotFoundError, *input_errors) as err:
+        print(f"spacevista: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as err:
+        print(f"spacevista: run crashed: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_CRASH
+    text, partial = describe(report)
+    print(text)
+    return EXIT_PARTIAL if partial else EXIT_OK
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from flows.benchmark import build_benchmark  # noqa: PLC0415
+    from schemas.benchmark import BenchmarkConfig  # noqa: PLC0415
+
+    def build():
+        return BenchmarkConfig(data_root=args.data_root.absolute(), output_root=args.output.absolute(),
+                               held_out_fraction=args.held_out_fraction,
+                               held_out_scene_ids=tuple(args.scene) if args.scene else None)
+
+    return _run_flow(build, build_benchmark, lambda r: (
+        f"benchmark {r.run_id}: {r.n_qa} QA over held-out scenes {', '.join(r.held_out)}"
+        + "".join(f"\nSKIPPED {s.scene_id}: {s.reason}" for s in r.skipped), bool(r.skipped)))
+
+
+def _export(args: argparse.Namespace) -> int:
+    from flows.export import export  # noqa: PLC0415
+    from schemas.export import ExportConfig, TierBalance  # noqa: PLC0415
+
+    def build():
+        return ExportConfig(output_root=args.output.absolute(), export_dir=args.export_dir.absolute(),
+                            table=args.table, keep_rationale=not args.no_rationale,
+                            tiers=tuple(args.tier) or None, tasks=tuple(args.task) or None,
+                            answer_types=tuple(args.answer_type) or None,
+                            balance=TierBalance(total=args.total, seed=args.seed) if args.balance else None,
+                            drawn_frame_format=args.frame_format, refuse_contaminated=args.refuse_contaminated)
+
+    def describe(r):
+        lines = [f"exported {r.n_items} items to {r.export_dir}"]
+        lines += [f"  {tier}: {c.exported} of {c.available}" for tier, c in r.per_tier.items()]
+        if r.contamination.n_rows:
+            lines.append(f"dropped {r.contamination.n_rows} rows of benchmark scenes "
+                         f"{', '.join(r.contamination.scene_ids)}")
+        lines += [f"SKIPPED {row.qa_id}: {row.reason}" for row in r.skipped]
+        return "\n".join(lines), bool(r.skipped)
+
+    from training.export import ExportError  # noqa: PLC0415
+
+    return _run_flow(build, export, describe, (ExportError,))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from flows.evaluate import evaluate  # noqa: PLC0415
+    from schemas.evaluation import EndpointConfig, EvaluateConfig, LocalModelConfig  # noqa: PLC0415
+    from training.evaluate import format_run  # noqa: PLC0415
+
+    def build():
+        return EvaluateConfig(
+            output_root=args.output.absolute(), table=args.table, limit=args.limit, model_name=args.model_name,
+            predictions=args.predictions.absolute() if args.predictions else None,
+            endpoint=EndpointConfig(base_url=args.endpoint, model=args.model,
+                                    api_key_env=args.api_key_env) if args.endpoint else None,
+            local_model=LocalModelConfig(model_dir=args.local_model.absolute()) if args.local_model else None)
+
+    return _run_flow(build, evaluate, lambda run: (format_run(run), run.n_errors + run.n_input_errors > 0))
 
 
 def _sql(args: argparse.Namespace) -> int:
@@ -99,8 +179,46 @@ def _parser() -> argparse.ArgumentParser:
     curate.add_argument("--num-cpus", type=int, default=None, help="CPUs for the local Ray (default: all)")
     curate.set_defaults(handler=_curate)
 
+    benchmark = commands.add_parser("benchmark", help="hold out exact-annotated scenes as the benchmark split")
+    benchmark.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    benchmark.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    benchmark.add_argument("--held-out-fraction", type=float, default=0.2)
+    benchmark.add_argument("--scene", action="append", default=[], help="hold out exactly this scene (repeatable)")
+    benchmark.set_defaults(handler=_benchmark)
+
+    export = commands.add_parser("export", help="write a training export (SpaceVista items, ShareGPT, Parquet); "
+                                                "benchmark scenes are dropped")
+    export.add_argument("--export-dir", type=Path, required=True)
+    export.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    export.add_argument("--table", choices=("qa", "benchmark"), default="qa")
+    export.add_argument("--tier", action="append", default=[], help="keep only this tier (repeatable)")
+    export.add_argument("--task", action="append", default=[], help="keep only this task type (repeatable)")
+    export.add_argument("--answer-type", action="append", default=[], choices=("multiple_choice", "numeric"))
+    export.add_argument("--no-rationale", action="store_true", help="the assistant says only <answer>…</answer>")
+    export.add_argument("--balance", action="store_true", help="an equal share of rows per tier")
+    export.add_argument("--total", type=int, default=None, help="with --balance: rows to take")
+    export.add_argument("--seed", type=int, default=0)
+    export.add_argument("--frame-format", choices=("png", "jpg"), default="png")
+    export.add_argument("--refuse-contaminated", action="store_true",
+                        help="fail instead of dropping rows of benchmark scenes")
+    export.set_defaults(handler=_export)
+
+    evaluate = commands.add_parser("evaluate", help="score a model's answers (predictions file, OpenAI-compatible "
+                                                    "endpoint or local model directory)")
+    evaluate.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    evaluate.add_argument("--table", default="qa", help="qa or benchmark")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--predictions", type=Path, help='JSONL: {"id": qa_id, "response": "…"} per line')
+    source.add_argument("--endpoint", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+    source.add_argument("--local-model", type=Path, help="a local transformers vision-language model directory")
+    evaluate.add_argument("--model", default="default", help="with --endpoint: the model field of each request")
+    evaluate.add_argument("--api-key-env", default=None, help="with --endpoint: env variable holding the API key")
+    evaluate.add_argument("--model-name", default=None, help="name on the leaderboard")
+    evaluate.add_argument("--limit", type=int, default=None)
+    evaluate.set_defaults(handler=_evaluate)
+
     sql = commands.add_parser("sql", help="query the catalog: views videos frames scenes objects cameras qa "
-                                          "rejects failures runs")
+                                          "rejects failures runs benchmark benchmark_scenes eval_runs eval_samples")
     sql.add_argument("query")
     sql.add_argument("--param", action="append", default=[], help="value bound to the next `?` (repeatable)")
     sql.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)

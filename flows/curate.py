@@ -26,7 +26,7 @@ from sources.discovery import VideoItem  # noqa: E402
 from storage.catalog import refresh_catalog  # noqa: E402
 from storage.commits import commit_shard, stage_table  # noqa: E402
 from storage.layout import OutputLayout  # noqa: E402
-from storage.tables import TABLES  # noqa: E402
+from storage.tables import SHARD_TABLES  # noqa: E402
 
 
 @dataclass
@@ -146,9 +146,7 @@ def curate(config: CurateConfig) -> RunSummary:
 
 def _commit(layout: OutputLayout, result: ShardResult, run_id: str) -> None:
     """Publish a shard table by table; a shard that produced no rows for a table clears its old ones."""
-    for table in TABLES:
-        if table == "runs":
-            continue
+    for table in SHARD_TABLES:
         commit_shard(layout, table, result.shard_id, [s for s in result.staged if s.table == table], run_id)
 
 

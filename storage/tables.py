@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from schemas.benchmark import BenchmarkSceneRow
+from schemas.evaluation import EvalRunRow, EvalSampleRow
 from schemas.facts import CameraFact, ObjectFact, SceneFact
 from schemas.ingest import FrameRow, VideoRow
 from schemas.qa import QARow, RejectRow
@@ -29,7 +31,15 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
     TableSpec("rejects", RejectRow),
     TableSpec("failures", FailureRow),
     TableSpec("runs", RunRow),
+    TableSpec("benchmark", QARow, ("scale", "task_type")),
+    TableSpec("benchmark_scenes", BenchmarkSceneRow),
+    TableSpec("eval_runs", EvalRunRow),
+    TableSpec("eval_samples", EvalSampleRow),
 )}
+
+
+SHARD_TABLES = ("videos", "frames", "scenes", "objects", "cameras", "qa", "rejects", "failures")
+"""The tables a curate shard writes (each committed per shard)."""
 
 
 def table_spec(name: str) -> TableSpec:

@@ -1,0 +1,402 @@
+"""Export curated QA for training: SpaceVista items (JSONL + Parquet), ShareGPT + LLaMA-Factory dataset_info.json,
+and the frames with their visual prompts drawn.
+
+Each item's frames form one video: the user turn carries a single `<video>` placeholder and `videos` holds one list
+of frame files. LLaMA-Factory's multimodal plugin requires as many `<video>` tags in the text as entries in
+`videos`, and takes a video given as a list of image files as already-sampled frames; `<image>` tags would need an
+`images` column and would encode every frame as a separate image, losing the video's temporal merging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from schemas.arrow import arrow_schema, to_arrow
+from schemas.export import (ITEM_INPUT_TYPES, BoxAnnotation, ExportConfig, ItemAnnotations, ItemMetadata,
+                            MaskAnnotation, Message, PointAnnotation, SpaceVistaItem, TierBalance)
+from schemas.qa import QARow, VisualPrompt
+from schemas.tiers import TIER_SPECS, ScaleTier
+from sources.discovery import OutsideDataRootError, inside_root
+from storage.catalog import query
+from storage.commits import read_manifest
+from storage.layout import OutputLayout
+from training.benchmark import read_registry
+
+VIDEO_PLACEHOLDER = "<video>"
+PROMPT_BGR: dict[str, tuple[int, int, int]] = {
+    "red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0), "yellow": (0, 255, 255), "magenta": (255, 0, 255),
+}
+"""Colours the QA templates name (qa_templates.referring.PROMPT_COLORS), as OpenCV BGR."""
+MASK_ALPHA = 0.5
+BATCH_ROWS = 1024
+_ENCODE_PARAMS = {".png": [], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
+_ANSWER = re.compile(r"(?s)<answer>(.+)</answer>\s*$")
+
+
+class ExportError(RuntimeError):
+    """The export cannot run as configured; the message names the input and the fix."""
+
+
+class ContaminationError(ExportError):
+    """Rows of benchmark scenes were requested for a training export with refuse_contaminated=True."""
+
+
+class ItemError(ValueError):
+    """One row cannot be exported (a missing frame or mask, an unknown colour); the row is skipped."""
+
+
+class _Report(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class TierCount(_Report):
+    """Rows of a tier after filters and decontamination, drawn by the balance, and written as items."""
+
+    available: int
+    taken: int
+    exported: int
+
+
+class SkippedRow(_Report):
+    qa_id: str
+    reason: str
+
+
+class Contamination(_Report):
+    """Rows dropped because their scene or video is registered in the benchmark."""
+
+    n_rows: int
+    scene_ids: list[str]
+    video_ids: list[str]
+    qa_ids: list[str]
+
+
+class ExportReport(_Report):
+    export_dir: str
+    n_items: int
+    per_tier: dict[str, TierCount]
+    registry_scenes: int
+    contamination: Contamination
+    skipped: list[SkippedRow]
+    media_files_written: int
+    files: dict[str, str]
+
+
+def stroke_sizes(height: int, width: int) -> tuple[int, int]:
+    """(point radius, box line thickness) in pixels for a frame of this size."""
+    side = min(height, width)
+    return max(3, round(side / 80)), max(2, round(side / 200))
+
+
+def draw_prompts(image: np.ndarray, prompts: list[VisualPrompt], masks: dict[str, np.ndarray]) -> np.ndarray:
+    """A copy of a BGR frame with its prompts drawn: a filled point, a box outline, a mask blended in its colour.
+
+    Drawn without anti-aliasing, so exactly the prompt's pixels change."""
+    out = image.copy()
+    radius, thickness = stroke_sizes(*image.shape[:2])
+    for prompt in prompts:
+        color = PROMPT_BGR[prompt.color]
+        if prompt.kind == "point":
+            x, y = (round(v) for v in prompt.coords)
+            cv2.circle(out, (x, y), radius, color, thickness=-1, lineType=cv2.LINE_8)
+        elif prompt.kind == "bbox":
+            x1, y1, x2, y2 = (round(v) for v in prompt.coords)
+            cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness=thickness, lineType=cv2.LINE_8)
+        else:
+            region = masks[prompt.mask_path]
+            blended = (1 - MASK_ALPHA) * out[region] + MASK_ALPHA * np.asarray(color, dtype=float)
+            out[region] = np.round(blended).astype(np.uint8)
+    return out
+
+
+def qa_row(record: dict) -> QARow:
+    """A QARow from one catalog record (the merged answer struct and the query map as Arrow gives them)."""
+    fields = dict(record)
+    fields["answer"] = {k: v for k, v in record["answer"].items() if v is not None}
+    fields["query"] = dict(record["query"])
+    return QARow.model_validate(fields)
+
+
+def export_dataset(config: ExportConfig) -> ExportReport:
+    """Filter, decontaminate and balance the table's rows, then write items, frames and dataset_info.json."""
+    layout = OutputLayout(config.output_root)
+    if not read_manifest(layout, config.table)["files"]:
+        raise ExportError(f"{layout.root}: no `{config.table}` rows (nothing committed under "
+                          f"{layout.table_dir(config.table)})"
+                          f"; run `spacevista curate --output {layout.root}` first"
+                          + ("" if config.table == "qa" else " and build the benchmark"))
+    rows = _filtered(layout, config)
+    registry = read_registry(OutputLayout(config.benchmark_root or config.output_root)) if config.table == "qa" else []
+    rows, contamination = _decontaminate(rows, registry, config.refuse_contaminated)
+    available = _tier_counts(rows)
+    if config.balance is not None:
+        rows = _balanced(rows, config.balance)
+    taken = _tier_counts(rows)
+    writer = _ExportWriter(layout, config)
+    skipped = []
+    try:
+        for record in _records(rows):
+            try:
+                writer.add(qa_row(record))
+            except (ValidationError, ItemError, OutsideDataRootError) as err:
+                skipped.append(SkippedRow(qa_id=record["qa_id"], reason=_reason(err)))
+        files = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return ExportReport(
+        export_dir=str(config.export_dir), n_items=writer.n_items,
+        per_tier={t: TierCount(available=n, taken=taken.get(t, 0), exported=writer.per_tier[t])
+                  for t, n in available.items()},
+        registry_scenes=len(registry), contamination=contamination, skipped=skipped,
+        media_files_written=writer.frames.written, files=files)
+
+
+def tier_targets(available: dict[str, int], balance: TierBalance) -> dict[str, int]:
+    """Rows to take per tier: shares from the weights (equal over the tiers present by default), rounded by
+    largest remainder, never more than a tier has."""
+    weights = ({t.value: w for t, w in balance.weights.items() if w > 0} if balance.weights is not None
+               else {t: 1.0 for t, n in available.items() if n > 0})
+    empty = sorted(t for t in weights if available.get(t, 0) == 0)
+    if empty:
+        raise ExportError(f"tier weights ask for {', '.join(empty)}, but no rows of "
+                          f"{'that tier' if len(empty) == 1 else 'those tiers'} pass the filters")
+    shares = {t: w / sum(weights.values()) for t, w in weights.items()}
+    total = balance.total if balance.total is not None else int(min(available[t] / s for t, s in shares.items())
+                                                                + 1e-9)
+    exact = {t: total * s for t, s in shares.items()}
+    targets = {t: int(v) for t, v in exact.items()}
+    by_remainder = sorted(shares, key=lambda t: (-(exact[t] - targets[t]), t))
+    for t in by_remainder[:total - sum(targets.values())]:
+        targets[t] += 1
+    return {t: min(n, available[t]) for t, n in targets.items()}
+
+
+def _filtered(layout: OutputLayout, config: ExportConfig) -> pa.Table:
+    clauses, params = [], []
+    for column, values in (("scale", config.tiers), ("task_type", config.tasks), ("answer.kind", config.answer_types)):
+        if values is not None:
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(getattr(v, "value", v) for v in values)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    return query(layout, f"SELECT * FROM {config.table}{where} ORDER BY qa_id", params)
+
+
+def _decontaminate(rows: pa.Table, registry: list, refuse: bool) -> tuple[pa.Table, Contamination]:
+    scenes = pa.array(sorted({r.scene_id for r in registry}), pa.string())
+    videos = pa.array(sorted({r.video_id for r in registry}), pa.string())
+    hit = pc.or_(pc.is_in(rows["scene_id"], value_set=scenes), pc.is_in(rows["video_id"], value_set=videos))
+    dirty = rows.filter(hit)
+    contamination = Contamination(n_rows=dirty.num_rows,
+                                  scene_ids=sorted(set(dirty["scene_id"].to_pylist())),
+                                  video_ids=sorted(set(dirty["video_id"].to_pylist())),
+                                  qa_ids=dirty["qa_id"].to_pylist())
+    if dirty.num_rows and refuse:
+        raise ContaminationError(
+            f"{dirty.num_rows} requested rows come from benchmark scenes {', '.join(contamination.scene_ids)} "
+            f"(videos {', '.join(v[:12] for v in contamination.video_ids)}); refusing to export them for training "
+            f"(set refuse_contaminated=False to drop them instead)")
+    return rows.filter(pc.invert(hit)), contamination
+
+
+def _tier_counts(rows: pa.Table) -> dict[str, int]:
+    counts = pc.value_counts(rows["scale"]).to_pylist()
+    return {c["values"]: c["counts"] for c in sorted(counts, key=lambda c: [t.value for t in ScaleTier].index(
+        c["values"]))}
+
+
+def _balanced(rows: pa.Table, balance: TierBalance) -> pa.Table:
+    """Sample each tier's target without replacement; a tier's draw depends only on the seed and the tier."""
+    scale = np.asarray(rows["scale"].to_pylist())
+    chosen = []
+    for tier, n in tier_targets(_tier_counts(rows), balance).items():
+        members = np.flatnonzero(scale == tier)
+        rng = np.random.default_rng([balance.seed, [t.value for t in ScaleTier].index(tier)])
+        chosen.append(rng.choice(members, size=n, replace=False))
+    order = np.sort(np.concatenate(chosen)) if chosen else np.array([], dtype=int)
+    return rows.take(pa.array(order, pa.int64()))
+
+
+def _records(rows: pa.Table) -> Iterator[dict]:
+    for start in range(0, rows.num_rows, BATCH_ROWS):
+        yield from rows.slice(start, BATCH_ROWS).to_pylist()
+
+
+class _FrameStore:
+    """Frames and masks copied into the export under content-addressed names (same bytes → one file)."""
+
+    def __init__(self, layout: OutputLayout, export_dir: Path, drawn_format: str):
+        self.layout, self.export_dir, self.drawn_format = layout, export_dir, drawn_format
+        self.written = 0
+        self._frames: dict[tuple, str] = {}
+
+    def frame(self, source: str, prompts: list[VisualPrompt]) -> str:
+        """The export path of a frame with its prompts drawn (the original bytes when it has none)."""
+        key = (source, tuple(p.model_dump_json() for p in prompts))
+        if key not in self._frames:
+            path = self._source(source, "frame")
+            if not prompts:
+                self._frames[key] = self._put(path.read_bytes(), path.suffix)
+            else:
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                if image is None:
+                    raise ItemError(f"frame {source} is not a readable image")
+                masks = {p.mask_path: self._mask_array(p, image.shape[:2]) for p in prompts if p.kind == "mask"}
+                suffix = f".{self.drawn_format}"
+                ok, encoded = cv2.imencode(suffix, draw_prompts(image, prompts, masks), _ENCODE_PARAMS[suffix])
+                if not ok:
+                    raise ItemError(f"frame {source}: could not encode the drawn frame as {suffix}")
+                self._frames[key] = self._put(encoded.tobytes(), suffix)
+        return self._frames[key]
+
+    def mask(self, source: str) -> str:
+        path = self._source(source, "mask")
+        return self._put(path.read_bytes(), path.suffix, kind="masks")
+
+    def _mask_array(self, prompt: VisualPrompt, shape: tuple[int, int]) -> np.ndarray:
+        if prompt.mask_path is None:
+            raise ItemError(f"mask prompt for {prompt.object_id} has no mask_path")
+        mask = cv2.imread(str(self._source(prompt.mask_path, "mask")), cv2.IMREAD_GRAYSCALE)
+        if mask is None or mask.shape != shape:
+            raise ItemError(f"mask {prompt.mask_path} is unreadable or not {shape[1]}×{shape[0]} like its frame")
+        return mask > 127
+
+    def _source(self, rel: str, what: str) -> Path:
+        path = inside_root(self.layout.root, self.layout.root / rel)
+        if not path.is_file():
+            raise ItemError(f"{what} {rel} is missing under {self.layout.root}")
+        return path
+
+    def _put(self, data: bytes, suffix: str, kind: str = "frames") -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        rel = f"{kind}/{sha[:2]}/{sha}{suffix}"
+        path = self.export_dir / rel
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+            self.written += 1
+        return rel
+
+
+class _ExportWriter:
+    """Streams items into the JSONL, ShareGPT and Parquet files (temporary names until close)."""
+
+    def __init__(self, layout: OutputLayout, config: ExportConfig):
+        self.config = config
+        self.frames = _FrameStore(layout, config.export_dir, config.drawn_frame_format)
+        self.n_items = 0
+        self.per_tier: Counter = Counter()
+        config.export_dir.mkdir(parents=True, exist_ok=True)
+        name = config.dataset_name
+        self.paths = {"items": config.export_dir / f"{name}.jsonl",
+                      "sharegpt": config.export_dir / f"{name}_sharegpt.json",
+                      "parquet": config.export_dir / f"{name}.parquet"}
+        self._tmp = {k: p.with_name(f".{p.name}.{uuid.uuid4().hex[:8]}.tmp") for k, p in self.paths.items()}
+        self._jsonl = open(self._tmp["items"], "w")
+        self._sharegpt = open(self._tmp["sharegpt"], "w")
+        self._sharegpt.write("[")
+        self._parquet = pq.ParquetWriter(self._tmp["parquet"], arrow_schema(SpaceVistaItem), compression="zstd")
+        self._batch: list[SpaceVistaItem] = []
+
+    def add(self, row: QARow) -> None:
+        item = self._item(row)
+        self._jsonl.write(item.model_dump_json() + "\n")
+        sharegpt = {"messages": [m.model_dump() for m in item.messages], "videos": item.videos}
+        self._sharegpt.write(("," if self.n_items else "") + "\n" + json.dumps(sharegpt, ensure_ascii=False))
+        self._batch.append(item)
+        if len(self._batch) >= BATCH_ROWS:
+            self._flush()
+        self.n_items += 1
+        self.per_tier[row.scale.value] += 1
+
+    def close(self) -> dict[str, str]:
+        """Publish the files (each in one rename) and this dataset's entry in dataset_info.json."""
+        self._flush()
+        self._parquet.close()
+        self._jsonl.close()
+        self._sharegpt.write("\n]\n")
+        self._sharegpt.close()
+        for key, path in self.paths.items():
+            os.replace(self._tmp[key], path)
+        info_path = self.config.export_dir / "dataset_info.json"
+        info = json.loads(info_path.read_text()) if info_path.exists() else {}
+        info[self.config.dataset_name] = dataset_info_entry(self.paths["sharegpt"].name)
+        tmp = info_path.with_name(f".{info_path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.write_text(json.dumps(info, indent=2) + "\n")
+        os.replace(tmp, info_path)
+        return {**{k: str(p) for k, p in self.paths.items()}, "dataset_info": str(info_path)}
+
+    def abort(self) -> None:
+        """Remove the unpublished files; what an earlier export published stays as it was."""
+        for handle in (self._jsonl, self._sharegpt, self._parquet):
+            handle.close()
+        for tmp in self._tmp.values():
+            tmp.unlink(missing_ok=True)
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._parquet.write_table(to_arrow(self._batch, SpaceVistaItem))
+            self._batch = []
+
+    def _item(self, row: QARow) -> SpaceVistaItem:
+        unknown = sorted({p.color for p in row.visual_prompts} - set(PROMPT_BGR))
+        if unknown:
+            raise ItemError(f"visual prompt colour {', '.join(unknown)} has no drawing colour")
+        frames = [self.frames.frame(path, [p for p in row.visual_prompts if p.image_index == i])
+                  for i, path in enumerate(row.frame_paths)]
+        answer = row.response if self.config.keep_rationale else f"<answer>{_answer_text(row)}</answer>"
+        return SpaceVistaItem(
+            id=row.qa_id, input_type=ITEM_INPUT_TYPES[row.input_type],
+            messages=[Message(role="user", content=f"{VIDEO_PLACEHOLDER}\n{row.question}"),
+                      Message(role="assistant", content=answer)],
+            videos=[frames], annotations=self._annotations(row, frames),
+            metadata=ItemMetadata(scene_source=row.source, original_id=row.scene_id, category=row.scale,
+                                  scale=TIER_SPECS[row.scale].length_unit.value, original_type=row.task_type))
+
+    def _annotations(self, row: QARow, frames: list[str]) -> ItemAnnotations:
+        prompts = row.visual_prompts
+        points = [PointAnnotation(coords=p.coords, image_index=p.image_index, color=p.color)
+                  for p in prompts if p.kind == "point"]
+        boxes = [BoxAnnotation(coords=p.coords, image_index=p.image_index, color=p.color)
+                 for p in prompts if p.kind == "bbox"]
+        masks = [MaskAnnotation(image_path=frames[p.image_index], mask_path=self.frames.mask(p.mask_path),
+                                object_ids=[p.object_id]) for p in prompts if p.kind == "mask"]
+        dual = boxes if len(boxes) == 2 and boxes[0].image_index != boxes[1].image_index else None
+        return ItemAnnotations(points=points or None, bboxes=boxes or None, masks=masks or None, dual_bbox=dual)
+
+
+def dataset_info_entry(file_name: str) -> dict:
+    """LLaMA-Factory's dataset_info.json entry for the ShareGPT file (OpenAI-style role/content messages)."""
+    return {"file_name": file_name, "formatting": "sharegpt",
+            "columns": {"messages": "messages", "videos": "videos"},
+            "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+
+
+def _answer_text(row: QARow) -> str:
+    match = _ANSWER.search(row.response)
+    if match is None:
+        raise ItemError(f"response has no trailing <answer>…</answer>: {row.response[-60:]!r}")
+    return match.group(1)
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        first = err.errors()[0]
+        return f"invalid row: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(err)
