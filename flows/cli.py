@@ -1,5 +1,5 @@
 """The `spacevista` command: `curate` videos into QA tables, hold out a `benchmark`, `export` training data,
-`evaluate` models, query the catalog with `sql`."""
+`train` scale-aware experts, `evaluate` models, query the catalog with `sql`."""
 
 from __future__ import annotations
 
@@ -126,6 +126,27 @@ def _evaluate(args: argparse.Namespace) -> int:
     return _run_flow(build, evaluate, lambda run: (format_run(run), run.n_errors + run.n_input_errors > 0))
 
 
+def _train(args: argparse.Namespace) -> int:
+    from flows.train import train  # noqa: PLC0415
+    from schemas.training import TrainConfig  # noqa: PLC0415
+
+    def build():
+        return TrainConfig(base_model=args.base_model.absolute(), output_root=args.output.absolute(),
+                           train_dir=args.train_dir.absolute() if args.train_dir else None,
+                           samples_per_tier=args.samples_per_tier, sft_steps=args.sft_steps,
+                           grpo_steps=args.grpo_steps, seed=args.seed)
+
+    def describe(r):
+        lines = [f"adapter: {r.adapter_dir}", f"log: {r.log_path}",
+                 "samples per tier: " + ", ".join(f"{t} {n}" for t, n in r.samples_per_tier.items())]
+        lines += [f"{stage}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+                  for stage, values in r.final.items()]
+        lines += [f"SKIPPED {s.qa_id}: {s.reason}" for s in r.skipped]
+        return "\n".join(lines), bool(r.skipped)
+
+    return _run_flow(build, train, describe)
+
+
 def _sql(args: argparse.Namespace) -> int:
     import duckdb  # noqa: PLC0415
 
@@ -216,6 +237,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model-name", default=None, help="name on the leaderboard")
     evaluate.add_argument("--limit", type=int, default=None)
     evaluate.set_defaults(handler=_evaluate)
+
+    train = commands.add_parser("train", help="train per-tier LoRA experts with a router (SFT, then GRPO with the "
+                                              "progressive reward) on curated QA")
+    train.add_argument("--base-model", type=Path, required=True, help="a LOCAL vision-language model directory")
+    train.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    train.add_argument("--train-dir", type=Path, default=None)
+    train.add_argument("--samples-per-tier", type=int, default=64)
+    train.add_argument("--sft-steps", type=int, default=100)
+    train.add_argument("--grpo-steps", type=int, default=50)
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(handler=_train)
 
     sql = commands.add_parser("sql", help="query the catalog: views videos frames scenes objects cameras qa "
                                           "rejects failures runs benchmark benchmark_scenes eval_runs eval_samples")
