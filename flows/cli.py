@@ -126,6 +126,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     return _run_flow(build, evaluate, lambda run: (format_run(run), run.n_errors + run.n_input_errors > 0))
 
 
+def _rationales(args: argparse.Namespace) -> int:
+    from flows.rationales import add_rationales  # noqa: PLC0415
+    from schemas.evaluation import AddRationalesConfig, EndpointConfig, RationaleConfig  # noqa: PLC0415
+
+    def build():
+        endpoint = EndpointConfig(base_url=args.endpoint, model=args.model, api_key_env=args.api_key_env)
+        return AddRationalesConfig(output_root=args.output.absolute(), table=args.table, rationales=RationaleConfig(
+            endpoint=endpoint, on_disagreement="drop" if args.drop_disagreeing else "keep_template"))
+
+    return _run_flow(build, add_rationales, lambda c: (
+        f"rationales: {c.requested} asked, {c.agreed} agreed (kept the model's), {c.disagreed} disagreed, "
+        f"{c.dropped} dropped, {c.errors} errors", c.errors > 0))
+
+
 def _train(args: argparse.Namespace) -> int:
     from flows.train import train  # noqa: PLC0415
     from schemas.training import TrainConfig  # noqa: PLC0415
@@ -237,6 +251,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model-name", default=None, help="name on the leaderboard")
     evaluate.add_argument("--limit", type=int, default=None)
     evaluate.set_defaults(handler=_evaluate)
+
+    rationales = commands.add_parser("rationales", help="replace template rationales by a VLM's own reasoning where "
+                                                        "its answer agrees with the facts (optional step)")
+    rationales.add_argument("--endpoint", required=True, help="OpenAI-compatible base URL")
+    rationales.add_argument("--model", default="default")
+    rationales.add_argument("--api-key-env", default=None)
+    rationales.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    rationales.add_argument("--table", default="qa")
+    rationales.add_argument("--drop-disagreeing", action="store_true",
+                            help="drop QA whose model answer disagrees (default: keep the template rationale)")
+    rationales.set_defaults(handler=_rationales)
 
     train = commands.add_parser("train", help="train per-tier LoRA experts with a router (SFT, then GRPO with the "
                                               "progressive reward) on curated QA")

@@ -137,3 +137,19 @@ def test_add_rationales_flow(setting, tmp_path):
     stored = {r.qa_id: r.rationale for r in load_qa(layout, "qa")[0]}
     assert stored[qa_id("num-close")] == "The box spans about 55 mm across frames 1 and 2."
     assert stored[qa_id("num-far")] == f"Template rationale for {qa_id('num-far')}."
+
+
+def test_rationales_command_line(setting, tmp_path):
+    import subprocess
+    import sys
+
+    from flows.cli import EXIT_PARTIAL
+    from tests.flow_runner import REPO
+
+    layout, rows, server = setting
+    commit_qa(layout, rows)
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "rationales", "--endpoint", server.base_url,
+                           "--model", "tiny", "--output", str(layout.root)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == EXIT_PARTIAL, proc.stderr[-2000:]  # one sample's endpoint answer was unusable
+    assert "6 asked, 2 agreed" in proc.stdout and "1 errors" in proc.stdout
