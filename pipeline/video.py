@@ -70,7 +70,7 @@ def curate_video(item: VideoItem, config: CurateConfig, layout: OutputLayout, ru
                                       "pose specialists, which this run does not have")
         native = _stage("annotations", annotated.load_annotations, config.data_root, item.annotations_dir,
                         keyframes, probe.n_frames)
-        facts = _stage("facts", _scene_facts, item, video_id, native, frames, layout)
+        facts = _stage("facts", scene_facts_from_native, item, video_id, native, frames, layout)
         out.add("scenes", [facts.scene])
         out.add("objects", facts.objects)
         out.add("cameras", facts.cameras)
@@ -121,8 +121,9 @@ def _store_keyframes(path: Path, keyframes: list[int], layout: OutputLayout, vid
     return rows
 
 
-def _scene_facts(item: VideoItem, video_id: str, native: annotated.NativeAnnotations, frames: list[FrameRow],
-                 layout: OutputLayout) -> SceneFacts:
+def scene_facts_from_native(item: VideoItem, video_id: str, native: annotated.NativeAnnotations,
+                            frames: list[FrameRow], layout: OutputLayout) -> SceneFacts:
+    """Lift a scene's native depth, masks and poses at its keyframes into SceneFacts (masks stored as artifacts)."""
     k = native.track.intrinsics
     keyframes = [Keyframe(frame_index=f.frame_index, depth_m=native.depth_m[i], instance_ids=native.instance_ids[i],
                           camera_to_world=native.camera_to_world[i]) for i, f in enumerate(frames)]
