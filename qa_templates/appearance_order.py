@@ -17,7 +17,7 @@ import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import seen_enough
-from qa_templates.options import mc_answer, options_block
+from qa_templates.options import mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import keyframe_position, reference_sets
 from schemas.facts import ObjectFact, SceneFacts
@@ -85,7 +85,7 @@ class AppearanceOrder(TaskTemplate):
                 seen = "; ".join(f"{names[o.object_id]} first in frame {_frame_no(facts, o)}" for o in ordered)
                 rationale = f"Tracking the objects through the keyframes: {seen}. So the order is {correct}."
                 yield QACandidate(template_id=f"order/{index}",
-                                  question=question + "\n" + options_block(answer["options"]),
+                                  question=question,
                                   rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)

@@ -16,8 +16,9 @@ from schemas.tiers import ScaleTier
 
 @dataclass(frozen=True)
 class QACandidate:
-    """A generated question before validation. `answer` is the task's answer model as a plain dict
-    (without task_type); `answer_text` is what goes inside <answer>…</answer>; `object_ids` and `query` are
+    """A generated question before validation. `question` is the stem: a multiple-choice answer's options are
+    listed under it when the row is built; `answer` is the task's answer model as a plain dict (without
+    task_type); `answer_text` is what goes inside <answer>…</answer>; `object_ids` and `query` are
     what `TaskTemplate.solve` needs to recompute the answer from any facts of the same scene."""
 
     template_id: str

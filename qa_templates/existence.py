@@ -9,7 +9,7 @@ import numpy as np
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import NOT_ENOUGH_OBJECTS, metric_ready
 from qa_templates.geometry import centre_distance
-from qa_templates.options import options_block, yes_no_answer
+from qa_templates.options import yes_no_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import reference_sets
 from qa_templates.units import length_phrase, length_unit, round_significant
@@ -75,7 +75,7 @@ class Existence(TaskTemplate):
                                  f"(centre to centre), {'within' if correct == 'yes' else 'beyond'} {radius_text}, "
                                  f"so the answer is {correct}.")
                     yield QACandidate(template_id=f"within_radius/{phrasing}",
-                                      question=question + "\n" + options_block(answer["options"]),
+                                      question=question,
                                       rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
                                       object_ids=(ref.object_id,), query=query, input_type=refs.input_type,
                                       visual_prompts=refs.prompts)

@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from qa_templates.base import Drop, QACandidate, load_all_templates
+from qa_templates.options import options_block
 from schemas.facts import SceneFacts
 from schemas.qa import TASK_TIERS, QARow, RejectRow, TaskType
 
@@ -77,7 +78,8 @@ def _row_fields(facts: SceneFacts, run_id: str, task: TaskType, item: QACandidat
         "task_type": task.value,
         "input_type": item.input_type.value,
         "template_id": item.template_id,
-        "question": item.question,
+        "question": (f"{item.question}\n{options_block(item.answer['options'])}" if "options" in item.answer
+                     else item.question),
         "rationale": item.rationale,
         "response": f"{item.rationale}\n<answer>{item.answer_text}</answer>",
         "answer": {"task_type": task.value, **{k: getattr(v, "value", v) for k, v in item.answer.items()}},

@@ -20,7 +20,7 @@ from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import NO_VALID_PLAN, metric_ready, passing
 from qa_templates.motion_planning import (CONTACT_EPS_M, CONTACT_FLOOR_M, Box, c_obstacle, contact_tolerance,
                                           path_collides, plan_path)
-from qa_templates.options import mc_answer, options_block
+from qa_templates.options import mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import reference_sets
 from qa_templates.units import length_phrase
@@ -110,7 +110,7 @@ class ManipulationPlanning(TaskTemplate):
                              f"an RRT-Connect search over its box's position, keeping "
                              f"{length_phrase(clearance, tier)} from every other box, gives: {correct}.")
                 yield QACandidate(template_id=f"plan/{index}",
-                                  question=question + "\n" + options_block(answer["options"]),
+                                  question=question,
                                   rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)

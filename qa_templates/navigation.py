@@ -14,7 +14,7 @@ import numpy as np
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import metric_ready, passing
 from qa_templates.geometry import camera_centre, camera_forward
-from qa_templates.options import mc_answer, options_block
+from qa_templates.options import mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import keyframe_position, reference_sets
 from qa_templates.units import length_phrase
@@ -79,7 +79,7 @@ class Navigation(TaskTemplate):
                              f"{length_phrase(distance, facts.scene.scale)} away, {side} its heading, so it is "
                              f"{correct}.")
                 yield QACandidate(template_id=f"heading/{index}",
-                                  question=question + "\n" + options_block(answer["options"]),
+                                  question=question,
                                   rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)

@@ -14,7 +14,7 @@ import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import passing, seen_enough
-from qa_templates.options import options_block, yes_no_answer
+from qa_templates.options import yes_no_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import PROMPT_COLORS, visual_prompt
 from schemas.facts import ObjectFact, ObjectObservation, SceneFacts
@@ -66,7 +66,7 @@ class ObjectMatching(TaskTemplate):
                     why = f"the first mark is on a {a.category} and the second on a {b.category}"
                 rationale = f"Following the tracks, {why}; so the answer is {'yes' if truth else 'no'}."
                 yield QACandidate(template_id=f"match/{index}",
-                                  question=question + "\n" + options_block(answer["options"]), rationale=rationale,
+                                  question=question, rationale=rationale,
                                   answer=answer, answer_text=letter, frame_indices=frames, object_ids=ids,
                                   input_type=kind, visual_prompts=(prompt_a, prompt_b))
 

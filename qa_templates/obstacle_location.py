@@ -18,7 +18,7 @@ import numpy as np
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import metric_ready, passing
 from qa_templates.motion_planning import Box, entry_fraction, footprint_prism, segment_clearance
-from qa_templates.options import mc_answer, options_block
+from qa_templates.options import mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import reference_sets
 from qa_templates.units import length_phrase
@@ -115,7 +115,7 @@ class ObstacleLocation(TaskTemplate):
                 question, index = phrase(rng, PHRASINGS, source=refs.names[0], target=refs.names[1],
                                          Source=refs.names[0][0].upper() + refs.names[0][1:])
                 yield QACandidate(template_id=f"obstacle/{index}",
-                                  question=question + "\n" + options_block(answer["options"]),
+                                  question=question,
                                   rationale=_rationale(source, slide, refs.names, correct, tier),
                                   answer=answer, answer_text=letter, frame_indices=frames, object_ids=ids,
                                   query=query, input_type=refs.input_type, visual_prompts=refs.prompts)

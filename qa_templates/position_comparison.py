@@ -10,7 +10,7 @@ import numpy as np
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import NOT_ENOUGH_OBJECTS, passing, seen_enough
 from qa_templates.geometry import box_corners, to_camera
-from qa_templates.options import mc_answer, options_block
+from qa_templates.options import mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import keyframe_position, reference_sets
 from qa_templates.units import length_phrase
@@ -84,7 +84,7 @@ class PositionComparison(TaskTemplate):
                 question, phrasing = phrase(rng, PHRASINGS[axis], frame=frame_no, a=name_a, b=name_b)
                 rationale = _rationale(facts, axis, frame_no, name_a, name_b, coord_a, coord_b, correct)
                 yield QACandidate(template_id=f"{axis}/{phrasing}",
-                                  question=question + "\n" + options_block(answer["options"]),
+                                  question=question,
                                   rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)

@@ -9,7 +9,7 @@ import numpy as np
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import NEAR_TIE, NOT_ENOUGH_OBJECTS, metric_ready, near_tie, passing
 from qa_templates.geometry import centre_distance
-from qa_templates.options import mc_answer, options_block
+from qa_templates.options import mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import reference_sets
 from qa_templates.units import length_phrase
@@ -70,7 +70,7 @@ class RelativeDistance(TaskTemplate):
                 listed = ", ".join(f"{name} {length_phrase(d, tier)}" for name, d in zip(refs.names[1:], distances))
                 rationale = f"Centre distances from {refs.names[0]}: {listed}; so {correct} is {order}."
                 yield QACandidate(template_id=f"{order}/{phrasing}",
-                                  question=question + "\n" + options_block(answer["options"]),
+                                  question=question,
                                   rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)

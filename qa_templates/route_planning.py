@@ -14,7 +14,7 @@ import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import metric_ready, passing
-from qa_templates.options import mc_answer, options_block
+from qa_templates.options import mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import reference_sets
 from qa_templates.units import length_phrase, length_unit
@@ -84,7 +84,7 @@ class RoutePlanning(TaskTemplate):
                 rationale = (f"From {s}, with {f} ahead, {g} lies {side} at about {length_phrase(distance, tier)}, "
                              f"so the route is: {correct}.")
                 yield QACandidate(template_id=f"route/{index}",
-                                  question=question + "\n" + options_block(answer["options"]),
+                                  question=question,
                                   rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
                                   object_ids=ids, query={}, input_type=refs.input_type, visual_prompts=refs.prompts)
 

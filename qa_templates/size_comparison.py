@@ -10,7 +10,7 @@ from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import (NEAR_TIE, NOT_ENOUGH_OBJECTS, height_resolved, metric_ready, near_tie,
                                 passing)
 from qa_templates.geometry import footprint_area, longest_dimension
-from qa_templates.options import mc_answer, options_block
+from qa_templates.options import mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import reference_sets
 from qa_templates.units import length_phrase, length_unit, round_significant
@@ -93,7 +93,7 @@ class SizeComparison(TaskTemplate):
                                    for name, value in zip(refs.names, values))
                 rationale = f"Comparing {NOUN[measure]}: {listed}; so {correct} is {SUPERLATIVE[measure][order]}."
                 yield QACandidate(template_id=f"{measure}/{phrasing}",
-                                  question=question + "\n" + options_block(answer["options"]),
+                                  question=question,
                                   rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)

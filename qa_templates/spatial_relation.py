@@ -17,7 +17,7 @@ import numpy as np
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import metric_ready, passing
 from qa_templates.motion_planning import Box, contact_tolerance, footprint_gap, footprint_inset
-from qa_templates.options import mc_answer, options_block
+from qa_templates.options import mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import reference_sets
 from qa_templates.units import length_phrase
@@ -75,7 +75,7 @@ class SpatialRelation(TaskTemplate):
             for refs in reference_sets(facts, [a, b], rng):
                 question, index = phrase(rng, PHRASINGS, a=refs.names[0], b=refs.names[1])
                 yield QACandidate(template_id=f"relation/{index}",
-                                  question=question + "\n" + options_block(answer["options"]),
+                                  question=question,
                                   rationale=_rationale(a, b, refs.names, correct, facts.scene.scale), answer=answer,
                                   answer_text=letter, frame_indices=frames, object_ids=ids,
                                   input_type=refs.input_type, visual_prompts=refs.prompts)

@@ -14,7 +14,7 @@ import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.geometry import camera_centre, camera_forward, yaw_change_deg
-from qa_templates.options import mc_answer, options_block
+from qa_templates.options import mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.units import length_phrase
 from schemas.facts import CameraFact, SceneFacts
@@ -82,7 +82,7 @@ class ViewChange(TaskTemplate):
             a_no, b_no = pair[0] + 1, pair[1] + 1
             question, index = phrase(rng, PHRASINGS, a=a_no, b=b_no)
             yield QACandidate(template_id=f"motion/{index}",
-                              question=question + "\n" + options_block(answer["options"]),
+                              question=question,
                               rationale=_rationale(facts, query, a_no, b_no, correct), answer=answer,
                               answer_text=letter, frame_indices=frames, query=query)
 

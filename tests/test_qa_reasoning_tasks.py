@@ -72,8 +72,7 @@ def run(template: TaskTemplate, facts: SceneFacts, seed: int = 0) -> tuple[list[
         else:
             assert row.answer.correct_option == solved
             assert row.response.endswith(f"<answer>{row.answer.correct_letter}</answer>")
-            if template.task_type.value != "object_matching":
-                assert row.question.endswith("\n" + options_block(row.answer.options))
+            assert row.question.endswith("\n" + options_block(row.answer.options))
         assert row.frame_indices == [c.frame_index for c in facts.cameras]
         rows.append(row)
     return rows, drops
