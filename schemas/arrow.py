@@ -26,6 +26,22 @@ def to_arrow(rows: list[BaseModel], model: type[BaseModel]) -> pa.Table:
     return pa.Table.from_pylist([row.model_dump() for row in rows], schema=arrow_schema(model))
 
 
+def from_record(record: dict, model: type[BaseModel]) -> BaseModel:
+    """A row of `model` back from an Arrow/DuckDB record: map columns (lists of pairs) become dicts, and null
+    struct fields are dropped (a merged union struct fills only its member's fields). Raises ValidationError."""
+    maps = {name for name, info in model.model_fields.items() if typing.get_origin(info.annotation) is dict}
+    return model.model_validate({name: dict(value) if name in maps and value is not None else _drop_nulls(value)
+                                 for name, value in record.items()})
+
+
+def _drop_nulls(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
 def _arrow_type(annotation: object) -> tuple[pa.DataType, bool]:
     """(type, nullable) for one annotation."""
     origin = typing.get_origin(annotation)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 from pydantic import BaseModel, ValidationError
 
-from schemas.arrow import to_arrow
+from schemas.arrow import from_record, to_arrow
 from schemas.evaluation import EvalRunRow, EvalSampleRow, EvaluateConfig
 from schemas.qa import QARow
 from storage.catalog import query, refresh_catalog
@@ -117,17 +117,11 @@ def load_qa(layout: OutputLayout, table: str, limit: int | None = None) -> tuple
 
 
 def model_rows(data: pa.Table, model: type[BaseModel]) -> tuple[list, list[tuple[dict, str]]]:
-    """Arrow rows back into `model` instances; the rows that fail validation come back as (record, first error).
-
-    Map columns (lists of pairs) become dicts; inside structs, null fields are dropped (a merged union struct fills
-    only its member's fields; nested optional fields default to None)."""
-    maps = {f.name for f in data.schema if pa.types.is_map(f.type)}
+    """Arrow rows back into `model` instances; the rows that fail validation come back as (record, first error)."""
     rows, invalid = [], []
     for record in data.to_pylist():
-        fields = {name: dict(value) if name in maps and value is not None else _drop_nulls(value)
-                  for name, value in record.items()}
         try:
-            rows.append(model.model_validate(fields))
+            rows.append(from_record(record, model))
         except ValidationError as err:
             invalid.append((record, _first_error(err)))
     return rows, invalid
@@ -340,14 +334,6 @@ def format_run(run: EvalRunRow) -> str:
         lines += ["", f"errors: SELECT qa_id, error FROM eval_samples WHERE eval_run_id = '{run.eval_run_id}' "
                       f"AND error IS NOT NULL"]
     return "\n".join(lines)
-
-
-def _drop_nulls(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_nulls(v) for v in value]
-    return value
 
 
 def _first_error(err: ValidationError) -> str:

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from schemas.arrow import arrow_schema, to_arrow
+from schemas.arrow import arrow_schema, from_record, to_arrow
 from schemas.export import (ITEM_INPUT_TYPES, BoxAnnotation, ExportConfig, ItemAnnotations, ItemMetadata,
                             MaskAnnotation, Message, PointAnnotation, SpaceVistaItem, TierBalance)
 from schemas.qa import QARow, VisualPrompt
@@ -123,14 +123,6 @@ def draw_prompts(image: np.ndarray, prompts: list[VisualPrompt], masks: dict[str
     return out
 
 
-def qa_row(record: dict) -> QARow:
-    """A QARow from one catalog record (the merged answer struct and the query map as Arrow gives them)."""
-    fields = dict(record)
-    fields["answer"] = {k: v for k, v in record["answer"].items() if v is not None}
-    fields["query"] = dict(record["query"])
-    return QARow.model_validate(fields)
-
-
 def export_dataset(config: ExportConfig) -> ExportReport:
     """Filter, decontaminate and balance the table's rows, then write items, frames and dataset_info.json."""
     layout = OutputLayout(config.output_root)
@@ -151,7 +143,7 @@ def export_dataset(config: ExportConfig) -> ExportReport:
     try:
         for record in _records(rows):
             try:
-                writer.add(qa_row(record))
+                writer.add(from_record(record, QARow))
             except (ValidationError, ItemError, OutsideDataRootError) as err:
                 skipped.append(SkippedRow(qa_id=record["qa_id"], reason=_reason(err)))
         files = writer.close()

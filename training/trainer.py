@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 from pydantic import ValidationError
 
+from schemas.arrow import from_record
 from schemas.qa import QARow
 from schemas.tiers import TIER_SPECS, UNIT_PER_METRE, ScaleTier
 from schemas.training import SkippedSample, TrainConfig
@@ -123,7 +124,7 @@ def load_samples(config: TrainConfig) -> SampleSet:
     for record in records:
         extent_m = record.pop("extent_m")
         try:
-            samples.append(_sample(_qa_row(record), extent_m, categories, layout, config.frames_per_sample))
+            samples.append(_sample(from_record(record, QARow), extent_m, categories, layout, config.frames_per_sample))
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(map(str, first["loc"])) or "row"
@@ -134,12 +135,6 @@ def load_samples(config: TrainConfig) -> SampleSet:
         raise ValueError(f"no usable QA under {config.output_root}; first reasons: "
                          + "; ".join(s.reason for s in skipped[:3]))
     return SampleSet(samples, skipped)
-
-
-def _qa_row(record: dict) -> QARow:
-    """A `qa` record back as a QARow (Arrow gives maps as pairs and the answer union with every member's fields)."""
-    answer = {k: v for k, v in record["answer"].items() if v is not None}
-    return QARow.model_validate({**record, "query": dict(record["query"]), "answer": answer})
 
 
 def _categories(layout: OutputLayout, scene_ids: list[str]) -> dict[str, dict[str, str]]:
