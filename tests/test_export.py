@@ -21,8 +21,8 @@ from storage.commits import commit_shard, stage_table
 from storage.layout import OutputLayout
 from tests.flow_runner import run_flow
 from training.benchmark import build_benchmark_split
-from training.export import (PROMPT_BGR, ContaminationError, ExportError, ExportReport, draw_prompts,
-                             export_dataset, stroke_sizes, tier_targets)
+from training.export import ContaminationError, ExportError, ExportReport, export_dataset, tier_targets
+from training.prompts import PROMPT_BGR, draw_prompts, stroke_sizes
 
 PLANTED = "indoor_000"
 ITEM_KEYS = {"id", "input_type", "messages", "videos", "annotations", "metadata"}

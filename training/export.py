@@ -35,13 +35,9 @@ from storage.catalog import query
 from storage.commits import read_manifest
 from storage.layout import OutputLayout
 from training.benchmark import read_registry
+from training.prompts import PROMPT_BGR, draw_prompts
 
 VIDEO_PLACEHOLDER = "<video>"
-PROMPT_BGR: dict[str, tuple[int, int, int]] = {
-    "red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0), "yellow": (0, 255, 255), "magenta": (255, 0, 255),
-}
-"""Colours the QA templates name (qa_templates.referring.PROMPT_COLORS), as OpenCV BGR."""
-MASK_ALPHA = 0.5
 BATCH_ROWS = 1024
 _ENCODE_PARAMS = {".png": [], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
 _ANSWER = re.compile(r"(?s)<answer>(.+)</answer>\s*$")
@@ -94,33 +90,6 @@ class ExportReport(_Report):
     skipped: list[SkippedRow]
     media_files_written: int
     files: dict[str, str]
-
-
-def stroke_sizes(height: int, width: int) -> tuple[int, int]:
-    """(point radius, box line thickness) in pixels for a frame of this size."""
-    side = min(height, width)
-    return max(3, round(side / 80)), max(2, round(side / 200))
-
-
-def draw_prompts(image: np.ndarray, prompts: list[VisualPrompt], masks: dict[str, np.ndarray]) -> np.ndarray:
-    """A copy of a BGR frame with its prompts drawn: a filled point, a box outline, a mask blended in its colour.
-
-    Drawn without anti-aliasing, so exactly the prompt's pixels change."""
-    out = image.copy()
-    radius, thickness = stroke_sizes(*image.shape[:2])
-    for prompt in prompts:
-        color = PROMPT_BGR[prompt.color]
-        if prompt.kind == "point":
-            x, y = (round(v) for v in prompt.coords)
-            cv2.circle(out, (x, y), radius, color, thickness=-1, lineType=cv2.LINE_8)
-        elif prompt.kind == "bbox":
-            x1, y1, x2, y2 = (round(v) for v in prompt.coords)
-            cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness=thickness, lineType=cv2.LINE_8)
-        else:
-            region = masks[prompt.mask_path]
-            blended = (1 - MASK_ALPHA) * out[region] + MASK_ALPHA * np.asarray(color, dtype=float)
-            out[region] = np.round(blended).astype(np.uint8)
-    return out
 
 
 def export_dataset(config: ExportConfig) -> ExportReport:

@@ -16,8 +16,11 @@ ANSWER_FORMAT = {
     "multiple_choice": "Answer with the letter of the correct option, inside <answer></answer>.",
     "numeric": "Answer with a number and its unit, inside <answer></answer>.",
 }
-PROMPT_BGR = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0), "yellow": (0, 255, 255),
-              "magenta": (255, 0, 255), "cyan": (255, 255, 0), "orange": (0, 165, 255), "white": (255, 255, 255)}
+PROMPT_BGR: dict[str, tuple[int, int, int]] = {
+    "red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0), "yellow": (0, 255, 255), "magenta": (255, 0, 255),
+}
+"""Colours the QA templates name (qa_templates.referring.PROMPT_COLORS), as OpenCV BGR."""
+MASK_ALPHA = 0.5
 JPEG_QUALITY = 90
 
 
@@ -54,38 +57,54 @@ def _frame_jpeg(layout: OutputLayout, row: QARow, index: int, draw: bool) -> byt
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise SampleError(f"frame {index + 1} ({path}) is not a readable image")
-    for prompt in prompts:
-        _draw(layout, image, prompt)
+    unknown = sorted({p.color for p in prompts} - set(PROMPT_BGR))
+    if unknown:
+        raise SampleError(f"visual prompt colours {unknown} are not among {', '.join(PROMPT_BGR)}")
+    masks = {p.mask_path: _mask(layout, p, image.shape[:2]) for p in prompts if p.kind == "mask"}
+    image = draw_prompts(image, prompts, masks)
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise SampleError(f"frame {index + 1} ({path}) could not be encoded as JPEG")
     return encoded.tobytes()
 
 
-def _draw(layout: OutputLayout, image: np.ndarray, prompt: VisualPrompt) -> None:
-    """Draw a point (filled disc), box (outline) or mask (50 % tint) in the prompt's colour, as questions name it."""
-    if prompt.color not in PROMPT_BGR:
-        raise SampleError(f"visual prompt colour {prompt.color!r} is not one of {', '.join(PROMPT_BGR)}")
-    color = PROMPT_BGR[prompt.color]
-    height, width = image.shape[:2]
-    if prompt.kind == "point":
-        centre = (round(prompt.coords[0]), round(prompt.coords[1]))
-        radius = max(3, round(min(height, width) / 60))
-        cv2.circle(image, centre, radius + 1, (0, 0, 0), -1)
-        cv2.circle(image, centre, radius, color, -1)
-    elif prompt.kind == "bbox":
-        x1, y1, x2, y2 = (round(c) for c in prompt.coords)
-        cv2.rectangle(image, (x1, y1), (x2, y2), color, max(2, round(min(height, width) / 200)))
-    else:
-        if prompt.mask_path is None:
-            raise SampleError(f"mask prompt for {prompt.object_id} has no mask_path")
-        mask = cv2.imread(str(_artifact(layout, prompt.mask_path, "mask")), cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise SampleError(f"mask {prompt.mask_path} is not a readable image")
-        if mask.shape != (height, width):
-            mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)
-        covered = mask > 0
-        image[covered] = (0.5 * image[covered] + 0.5 * np.array(color)).astype(np.uint8)
+def _mask(layout: OutputLayout, prompt: VisualPrompt, shape: tuple[int, int]) -> np.ndarray:
+    """The boolean mask of a mask prompt, at the frame's size."""
+    if prompt.mask_path is None:
+        raise SampleError(f"mask prompt for {prompt.object_id} has no mask_path")
+    mask = cv2.imread(str(_artifact(layout, prompt.mask_path, "mask")), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise SampleError(f"mask {prompt.mask_path} is not a readable image")
+    if mask.shape != shape:
+        mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return mask > 0
+
+
+def stroke_sizes(height: int, width: int) -> tuple[int, int]:
+    """(point radius, box line thickness) in pixels for a frame of this size."""
+    side = min(height, width)
+    return max(3, round(side / 80)), max(2, round(side / 200))
+
+
+def draw_prompts(image: np.ndarray, prompts: list[VisualPrompt], masks: dict[str, np.ndarray]) -> np.ndarray:
+    """A copy of a BGR frame with its prompts drawn: a filled point, a box outline, a mask blended in its colour.
+
+    Drawn without anti-aliasing, so exactly the prompt's pixels change."""
+    out = image.copy()
+    radius, thickness = stroke_sizes(*image.shape[:2])
+    for prompt in prompts:
+        color = PROMPT_BGR[prompt.color]
+        if prompt.kind == "point":
+            x, y = (round(v) for v in prompt.coords)
+            cv2.circle(out, (x, y), radius, color, thickness=-1, lineType=cv2.LINE_8)
+        elif prompt.kind == "bbox":
+            x1, y1, x2, y2 = (round(v) for v in prompt.coords)
+            cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness=thickness, lineType=cv2.LINE_8)
+        else:
+            region = masks[prompt.mask_path]
+            blended = (1 - MASK_ALPHA) * out[region] + MASK_ALPHA * np.asarray(color, dtype=float)
+            out[region] = np.round(blended).astype(np.uint8)
+    return out
 
 
 def _artifact(layout: OutputLayout, relative: str, what: str) -> Path:
