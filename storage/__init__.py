@@ -1,1 +1,2 @@
-"""Storage: the on-disk layout, atomic Parquet table commits, the content-addressed artifact store, DuckDB catalog."""
+"""Storage: output roots on pyarrow filesystems (local or URI), snapshot-safe Parquet table commits with a
+grace-period vacuum, host locks, the content-addressed artifact store, the DuckDB catalog."""

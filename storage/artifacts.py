@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 
 import cv2
 import numpy as np
 
+from storage.filesystem import exists, read_bytes, write_bytes
 from storage.layout import OutputLayout
 
 
@@ -16,12 +15,14 @@ def put_bytes(layout: OutputLayout, kind: str, data: bytes, suffix: str) -> tupl
     """Store bytes once; returns (sha256, path relative to the output root). Same bytes → same path."""
     sha = hashlib.sha256(data).hexdigest()
     path = layout.artifact(kind, sha, suffix)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+    if not exists(layout.fs, path):
+        write_bytes(layout.fs, path, data)
     return sha, layout.relative(path)
+
+
+def read_artifact(layout: OutputLayout, relative: str) -> bytes:
+    """The bytes of a stored artifact, named as `put_bytes` returned it (relative to the output root)."""
+    return read_bytes(layout.fs, layout.path(relative))
 
 
 def put_frame(layout: OutputLayout, rgb: np.ndarray) -> tuple[str, str]:

@@ -1,49 +1,98 @@
-"""Every path under an output root, in one place."""
+"""Every path under an output root, in one place. The root is a local path or a filesystem URI; paths are strings
+inside the root's pyarrow filesystem (`layout.fs`), except the host-local lock files and the local catalog file."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-FORMAT_VERSION = 1
+import pyarrow.fs as pafs
+
+from storage.filesystem import Location, output_location, resolve
+
+FORMAT_VERSION = 2
+"""2: data files written in place, published by numbered immutable manifests (`_manifests/00000001.json`, …)."""
 
 
 @dataclass(frozen=True)
 class OutputLayout:
-    root: Path
+    root: Path | str  # a local path, or a URI (kept as given)
+    location: Location = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", output_location(self.root))
+        object.__setattr__(self, "location", resolve(self.root))
 
     @property
-    def tables(self) -> Path:
-        return self.root / "tables"
+    def fs(self) -> pafs.FileSystem:
+        return self.location.fs
 
-    def table_dir(self, table: str) -> Path:
-        return self.tables / table
+    @property
+    def local_root(self) -> Path:
+        """The root as a local directory, for the steps that only work on a local disk; a clear error otherwise."""
+        if not self.location.is_local:
+            raise ValueError(f"output root {self.location.uri}: this step needs a local output directory")
+        return Path(self.location.base)
 
-    def manifest(self, table: str) -> Path:
-        return self.table_dir(table) / "_manifest.json"
+    @property
+    def tables(self) -> str:
+        return f"{self.location.base}/tables"
 
-    def schema_file(self, table: str) -> Path:
+    def table_dir(self, table: str) -> str:
+        return f"{self.tables}/{table}"
+
+    def table_file(self, table: str, relative: str) -> str:
+        """A table's data file named relative to its table directory (as manifests list them)."""
+        return f"{self.table_dir(table)}/{relative}"
+
+    def manifests(self, table: str) -> str:
+        return f"{self.table_dir(table)}/_manifests"
+
+    def manifest(self, table: str, version: int) -> str:
+        return f"{self.manifests(table)}/{version:08d}.json"
+
+    def legacy_manifest(self, table: str) -> str:
+        """Where format version 1 kept a table's single manifest (such roots are refused, not misread)."""
+        return f"{self.table_dir(table)}/_manifest.json"
+
+    def schema_file(self, table: str) -> str:
         """A zero-row Parquet file with the table's full schema, so an empty table still has a typed view."""
-        return self.table_dir(table) / "_schema.parquet"
-
-    def lock(self, table: str) -> Path:
-        return self.root / "_locks" / f"{table}.lock"
+        return f"{self.table_dir(table)}/_schema.parquet"
 
     @property
-    def staging(self) -> Path:
-        return self.root / "_staging"
+    def artifacts(self) -> str:
+        return f"{self.location.base}/artifacts"
 
-    @property
-    def artifacts(self) -> Path:
-        return self.root / "artifacts"
-
-    @property
-    def catalog(self) -> Path:
-        return self.root / "catalog.duckdb"
-
-    def artifact(self, kind: str, sha256: str, suffix: str) -> Path:
+    def artifact(self, kind: str, sha256: str, suffix: str) -> str:
         """Content-addressed artifact path: artifacts/<kind>/<ab>/<sha256><suffix>."""
-        return self.artifacts / kind / sha256[:2] / f"{sha256}{suffix}"
+        return f"{self.artifacts}/{kind}/{sha256[:2]}/{sha256}{suffix}"
 
-    def relative(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
+    def specialist_output(self, name: str, version: str, params_hash: str, video_sha256: str) -> Path:
+        """A cached specialist output (.npz) of one video; a local file (the cache needs a local root)."""
+        return (self.local_root / self.relative(self.artifacts) / "specialists" / name / version / params_hash
+                / f"{video_sha256}.npz")
+
+    def path(self, relative: str) -> str:
+        """A file named relative to the root (as rows name artifacts)."""
+        return f"{self.location.base}/{relative}"
+
+    def relative(self, path: str) -> str:
+        prefix = f"{self.location.base}/"
+        if not path.startswith(prefix):
+            raise ValueError(f"{path} is not under the output root {self.location.uri}")
+        return path[len(prefix):]
+
+    @property
+    def catalog(self) -> Path | None:
+        """The DuckDB catalog file of a local root; None for a non-local one (queries build their views in an
+        in-memory DuckDB, see storage.catalog)."""
+        return self.local_root / "catalog.duckdb" if self.location.is_local else None
+
+    def lock(self, name: str) -> Path:
+        """A host-local lock file: under a local root, else in the temp dir, keyed by the root's URI."""
+        if self.location.is_local:
+            return self.local_root / "_locks" / f"{name}.lock"
+        key = hashlib.sha256(self.location.uri.encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / "spacevista-locks" / key / f"{name}.lock"

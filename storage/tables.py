@@ -11,7 +11,7 @@ from schemas.evaluation import EvalRunRow, EvalSampleRow
 from schemas.facts import CameraFact, ObjectFact, SceneFact
 from schemas.ingest import FrameRow, VideoRow
 from schemas.qa import QARow, RejectRow
-from schemas.runs import FailureRow, RunRow
+from schemas.runs import FailureRow, RunRow, ShardRow
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
     TableSpec("rejects", RejectRow),
     TableSpec("failures", FailureRow),
     TableSpec("runs", RunRow),
+    TableSpec("shards", ShardRow),
     TableSpec("benchmark", QARow, ("scale", "task_type")),
     TableSpec("benchmark_scenes", BenchmarkSceneRow),
     TableSpec("eval_runs", EvalRunRow),

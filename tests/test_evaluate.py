@@ -18,7 +18,7 @@ from schemas.arrow import arrow_schema
 from schemas.evaluation import EndpointConfig, EvalRunRow, EvaluateConfig, LocalModelConfig
 from schemas.qa import QARow
 from storage.catalog import query
-from storage.commits import commit_shard, stage_table
+from storage.commits import commit_shard, manifest_versions, stage_table
 from storage.layout import OutputLayout
 from tests.eval_builders import ChatServer, commit_qa, frames, mc_row, numeric_row
 from tests.flow_runner import run_flow
@@ -235,7 +235,7 @@ def test_endpoint_run_resumes_after_an_outage(hand_root, chat_server):
     assert chat_server.asked == ids[:5]
     run_dir = next((layout.root / "evals").iterdir())
     assert len(ResponseCache(run_dir / "responses.jsonl").load()) == 5
-    assert not (layout.tables / "eval_runs" / "_manifest.json").exists()  # an interrupted run is not published
+    assert not manifest_versions(layout, "eval_runs")  # an interrupted run is not published
 
     chat_server.replies_before_outage, chat_server.asked = None, []
     resumed = evaluate_qa(config)

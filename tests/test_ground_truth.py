@@ -19,6 +19,8 @@ from qa_templates.base import template_for
 from schemas.annotations import CameraTrack, SceneAnnotation
 from schemas.qa import TASK_TIERS, TaskType
 from schemas.tiers import ScaleTier
+from storage.commits import read_manifest
+from storage.layout import OutputLayout
 from training.metrics import mean_relative_accuracy
 
 NUMERIC_TASKS = {"object_size", "absolute_distance", "depth_estimation", "room_size", "area_estimation",
@@ -164,7 +166,7 @@ def test_summary_and_catalog_views(default_run):
     assert counts["qa"] > 500 and counts["frames"] > 100
     shares = np.array(list(letters.values())) / sum(letters.values())
     assert len(letters) == 4 and shares.min() > 0.15, letters  # balanced answer letters over 4-option questions
-    manifest = json.loads((default_run.output / "tables" / "qa" / "_manifest.json").read_text())
+    manifest = read_manifest(OutputLayout(default_run.output), "qa")
     assert sum(f["rows"] for f in manifest["files"].values()) == counts["qa"]
 
 

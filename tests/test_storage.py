@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -10,13 +12,17 @@ import pytest
 from schemas.arrow import to_arrow
 from schemas.runs import FailureRow
 from storage.catalog import query, refresh_catalog
-from storage.commits import commit_shard, read_manifest, stage_table, table_files
+from storage.commits import commit_shard, read_manifest, stage_table, table_files, vacuum
 from storage.layout import OutputLayout
 
 
 def _failures(n: int, run: str = "r1") -> list[FailureRow]:
     return [FailureRow(run_id=run, uri=f"v{i}.mp4", scene_id=f"s{i}", video_id=None, stage="probe",
                        error_type="VideoDecodeError", message="bad") for i in range(n)]
+
+
+def _on_disk(layout) -> list[str]:
+    return sorted(p.as_posix() for p in Path(layout.table_dir("failures")).rglob("part-*.parquet"))
 
 
 def _commit(layout, rows, shard, run="r1"):
@@ -30,7 +36,7 @@ def test_commit_publishes_files_with_row_counts_and_hashes(tmp_path):
     (entry,) = manifest["files"].values()
     assert entry["rows"] == 3 and entry["shard"] == "shard-a" and len(entry["sha256"]) == 64
     assert query(layout, "SELECT count(*) AS n FROM failures").to_pylist() == [{"n": 3}]
-    assert list(layout.staging.iterdir()) == []
+    assert _on_disk(layout) == table_files(layout, "failures")  # written in place, nothing left aside
 
 
 def test_recommitting_a_shard_replaces_it_and_keeps_other_shards(tmp_path):
@@ -41,8 +47,9 @@ def test_recommitting_a_shard_replaces_it_and_keeps_other_shards(tmp_path):
     rows = query(layout, "SELECT run_id, count(*) AS n FROM failures GROUP BY 1 ORDER BY 1").to_pylist()
     assert rows == [{"run_id": "r1", "n": 2}, {"run_id": "r2", "n": 1}]
     assert len(table_files(layout, "failures")) == 2
-    on_disk = sorted(p.name for p in layout.table_dir("failures").glob("part-*.parquet"))
-    assert on_disk == sorted(p.name for p in table_files(layout, "failures"))  # superseded files removed
+    assert len(_on_disk(layout)) == 3  # the superseded file stays for readers of the previous version
+    vacuum(layout, older_than=timedelta(0))
+    assert _on_disk(layout) == table_files(layout, "failures")  # superseded file removed
 
 
 def test_an_empty_commit_clears_the_shard(tmp_path):
@@ -75,7 +82,7 @@ def test_partitioned_table_layout_and_pruning(tmp_path):
     layout = OutputLayout(tmp_path)
     rows = generate_scene_qa(tabletop_facts(), "r1").rows
     commit_shard(layout, "qa", "s", stage_table(layout, "qa", to_arrow(rows, QARow), "s"), "r1")
-    dirs = {p.parent.relative_to(layout.table_dir("qa")).as_posix() for p in table_files(layout, "qa")}
+    dirs = {Path(p).parent.relative_to(layout.table_dir("qa")).as_posix() for p in table_files(layout, "qa")}
     assert all(d.startswith("scale=tabletop/task_type=") for d in dirs)
     sizes = query(layout, "SELECT count(*) AS n FROM qa WHERE task_type = ?", ["object_size"]).to_pylist()
     assert sizes[0]["n"] == sum(r.task_type.value == "object_size" for r in rows) > 0
@@ -84,8 +91,8 @@ def test_partitioned_table_layout_and_pruning(tmp_path):
 def test_manifest_from_another_format_version_is_refused(tmp_path):
     layout = OutputLayout(tmp_path)
     _commit(layout, _failures(1), "shard-a")
-    manifest = json.loads(layout.manifest("failures").read_text())
+    manifest = json.loads(Path(layout.manifest("failures", 1)).read_text())
     manifest["format_version"] = 99
-    layout.manifest("failures").write_text(json.dumps(manifest))
+    Path(layout.manifest("failures", 1)).write_text(json.dumps(manifest))
     with pytest.raises(RuntimeError, match="format_version 99"):
         read_manifest(layout, "failures")

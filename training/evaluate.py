@@ -32,6 +32,7 @@ from schemas.evaluation import EvalRunRow, EvalSampleRow, EvaluateConfig
 from schemas.qa import QARow
 from storage.catalog import query, refresh_catalog
 from storage.commits import commit_shard, stage_table
+from storage.filesystem import exists
 from storage.layout import OutputLayout
 from storage.tables import table_spec
 from training.metrics import SampleScore, ScoreReport, leaderboard, score_response, summarize
@@ -74,7 +75,7 @@ class EvalResult:
 
 
 def eval_run_dir(layout: OutputLayout, run_id: str) -> Path:
-    return layout.root / "evals" / run_id
+    return layout.local_root / "evals" / run_id
 
 
 def plan_run(config: EvaluateConfig) -> EvalPlan:
@@ -105,7 +106,7 @@ def load_qa(layout: OutputLayout, table: str, limit: int | None = None) -> tuple
     missing = QA_FIELDS - set(spec.model.model_fields)
     if missing:
         raise ValueError(f"table {table!r} holds {spec.model.__name__} rows, not QA (no {', '.join(sorted(missing))})")
-    if not layout.tables.is_dir():
+    if not exists(layout.fs, layout.tables):
         raise FileNotFoundError(f"no tables under {layout.root}; run `spacevista curate` first")
     data = query(layout, f'SELECT * FROM "{table}" ORDER BY qa_id' + (" LIMIT ?" if limit else ""),
                  [limit] if limit else None)

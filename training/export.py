@@ -237,7 +237,7 @@ class _FrameStore:
         return mask > 127
 
     def _source(self, rel: str, what: str) -> Path:
-        path = inside_root(self.layout.root, self.layout.root / rel)
+        path = inside_root(self.layout.local_root, self.layout.local_root / rel)
         if not path.is_file():
             raise ItemError(f"{what} {rel} is missing under {self.layout.root}")
         return path

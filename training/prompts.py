@@ -109,7 +109,7 @@ def draw_prompts(image: np.ndarray, prompts: list[VisualPrompt], masks: dict[str
 
 def _artifact(layout: OutputLayout, relative: str, what: str) -> Path:
     """An artifact path under the output root; a path that leaves the root or does not exist is a sample error."""
-    root = layout.root.resolve()
+    root = layout.local_root.resolve()
     path = (root / relative).resolve()
     if not path.is_relative_to(root):
         raise SampleError(f"{what} path {relative!r} leaves the output root {root}")

@@ -134,7 +134,7 @@ def rewrite_shard_rationales(layout: OutputLayout, table: str, shard: str, rows:
 def _read_rows(layout: OutputLayout, table: str, relative: str) -> list:
     """The rows of one committed file (hive partition values restored from its path); an invalid row raises."""
     model = table_spec(table).model
-    data = pq.read_table(layout.table_dir(table) / relative)
+    data = pq.read_table(layout.table_file(table, relative), filesystem=layout.fs)
     for segment in relative.split("/")[:-1]:
         column, value = segment.split("=", 1)
         data = data.append_column(column, pa.array([value] * data.num_rows, pa.string()))

@@ -35,6 +35,7 @@ from schemas.qa import QARow
 from schemas.tiers import TIER_SPECS, UNIT_PER_METRE, ScaleTier
 from schemas.training import SkippedSample, TrainConfig
 from storage.catalog import query
+from storage.commits import manifest_versions
 from storage.layout import OutputLayout
 from training import experts as ex
 from training.prompts import SampleError, qa_prompt
@@ -114,7 +115,7 @@ WHERE pick <= ? ORDER BY scale, pick
 def load_samples(config: TrainConfig) -> SampleSet:
     """A scale-balanced slice of curated QA; a row that cannot become a sample is skipped with its reason."""
     layout = OutputLayout(config.output_root)
-    if not layout.manifest("qa").is_file():
+    if not manifest_versions(layout, "qa"):
         raise FileNotFoundError(f"{config.output_root} has no published `qa` table: run `spacevista curate` first")
     records = query(layout, _ROWS_SQL, [str(config.seed), config.samples_per_tier]).to_pylist()
     if not records:
