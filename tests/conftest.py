@@ -47,3 +47,13 @@ def default_run(tmp_path_factory) -> CurateRun:
 def default_data(default_run) -> Path:
     """The rendered default set (2 scenes per tier, exact ground truth beside each video)."""
     return default_run.data_root
+
+
+@pytest.fixture(scope="session")
+def tiny_depth_anything(tmp_path_factory) -> dict[str, Path]:
+    """Random-init tiny Depth Anything models saved like real weights: {"metric": dir, "relative": dir}."""
+    from tests.tiny_models import build_depth_anything  # noqa: PLC0415 (imports torch/transformers)
+
+    root = tmp_path_factory.mktemp("depth-anything")
+    return {kind: build_depth_anything(root / kind, kind=kind, seed=seed)
+            for seed, kind in enumerate(("metric", "relative"))}
