@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 
 from facts.canonical import canonical_from_world
-from schemas.facts import ObjectFact, ObjectObservation, Provenance, RoomFact
+from schemas.annotations import Intrinsics
+from schemas.facts import CameraFact, ObjectFact, ObjectObservation, Provenance, RoomFact
+from schemas.ingest import FrameRow
 from schemas.tiers import TIER_SPECS, ScaleTier, depth_contradicts_tier, tier_from_extent
 
 MIN_BOX_SIDE_PX = 20
@@ -122,6 +124,17 @@ def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[in
             if tier is ScaleTier.INDOOR else None)
     return LiftedScene(tier=tier, tier_from="metadata" if source_tier else "extent", extent_m=extent,
                        objects=objects, room=room, canonical_from_world=canonical)
+
+
+def camera_facts(scene_id: str, video_id: str, frames: list[FrameRow], keyframes: list[Keyframe],
+                 intrinsics: Intrinsics, canonical_from_world: np.ndarray) -> list[CameraFact]:
+    """The `cameras` rows of a scene's keyframes (frames and keyframes in the same order), in its canonical frame."""
+    k = intrinsics
+    return [CameraFact(scene_id=scene_id, video_id=video_id, frame_index=f.frame_index, keyframe_rank=rank,
+                       timestamp_s=f.timestamp_s, fx=k.fx, fy=k.fy, cx=k.cx, cy=k.cy, width=k.width, height=k.height,
+                       camera_to_canonical=tuple((canonical_from_world @ kf.camera_to_world).ravel().tolist()),
+                       frame_path=f.path)
+            for rank, (f, kf) in enumerate(zip(frames, keyframes, strict=True))]
 
 
 def _point_map(kf: Keyframe, k: Intrinsic, canonical: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from qa_templates.base import Drop
-from schemas.facts import ObjectFact
+from schemas.facts import ObjectFact, SceneFact
+from schemas.qa import TaskType
 
 NEAR_TIE = "near_tie"
 SEEN_TOO_BRIEFLY = "seen_too_briefly"
@@ -16,6 +17,12 @@ COUNT_OUT_OF_RANGE = "count_out_of_range"
 AMBIGUOUS_REFERENCE = "ambiguous_reference"
 NOT_ENOUGH_OBJECTS = "not_enough_objects"
 NO_VALID_PLAN = "no_valid_plan"
+SCALE_UNCERTAIN = "scale_uncertain"
+
+METRIC_POWER = {TaskType.ABSOLUTE_DISTANCE: 1, TaskType.OBJECT_SIZE: 1, TaskType.DEPTH_ESTIMATION: 1,
+                TaskType.AREA_ESTIMATION: 2, TaskType.ROOM_SIZE: 3}
+"""Tasks whose answer is a metric quantity, and the power of length it scales with (a scale error e becomes
+about power × e in the answer); other tasks compare, count or turn and do not depend on the metric scale."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,9 @@ class QualityGates:
     count_range: tuple[int, int] = (2, 10)
     min_height_px: float = 3.0
     """Heights spanning fewer pixels than this in the nearest complete view are not asked about."""
+    max_scale_error: float = 0.10
+    """Largest expected relative error of a metric answer from an estimated (SfM) scale: at 10 % an answer still
+    passes 9 of MRA's 10 thresholds, beyond it the answer itself would score below the 0.9 we target."""
 
 
 GATES = QualityGates()
@@ -70,6 +80,16 @@ def height_resolved(obj: ObjectFact) -> Drop | None:
     if obj.height_px < GATES.min_height_px:
         return Drop(HEIGHT_UNRESOLVED, f"{obj.object_id} is {obj.height_px:.1f} px tall at most")
     return None
+
+
+def scale_trusted(scene: SceneFact, task: TaskType) -> Drop | None:
+    """Gate for a whole metric task on a scene whose scale was estimated: its spread, raised to the task's power
+    of length, must stay within what MRA tolerates. Native (metric) scenes always pass."""
+    power = METRIC_POWER.get(task, 0)
+    if scene.scale_relative_mad is None or power * scene.scale_relative_mad <= GATES.max_scale_error:
+        return None
+    return Drop(SCALE_UNCERTAIN, f"{scene.scene_id}: {scene.scale_method} scale spread "
+                                 f"{scene.scale_relative_mad:.1%} (×{power} for {task.value})")
 
 
 def count_in_range(count: int) -> Drop | None:

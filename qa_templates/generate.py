@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from qa_templates.base import Drop, QACandidate, load_all_templates
+from qa_templates.gates import scale_trusted
 from qa_templates.options import options_block
 from schemas.facts import SceneFacts
 from schemas.qa import TASK_TIERS, QARow, RejectRow, TaskType
@@ -40,10 +41,13 @@ def qa_id(scene_id: str, task: TaskType, candidate: QACandidate) -> str:
 
 def scene_candidates(facts: SceneFacts, run_id: str, seed: int = 0) -> Iterator[tuple[TaskType, dict] | Drop]:
     """Every template that applies to the scene's tier, run in task order: row fields (plain data, not yet
-    validated) or the drops of its quality gates."""
+    validated) or the drops of its quality gates; a metric task is skipped whole where the scale is too uncertain."""
     tier = facts.scene.scale
     for task, template_cls in sorted(load_all_templates().items(), key=lambda kv: kv[0].value):
         if tier not in TASK_TIERS[task]:
+            continue
+        if (drop := scale_trusted(facts.scene, task)) is not None:
+            yield task, drop
             continue
         for item in template_cls().generate(facts, task_rng(seed, facts.scene.scene_id, task)):
             yield (task, item) if isinstance(item, Drop) else (task, _row_fields(facts, run_id, task, item))

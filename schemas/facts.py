@@ -111,6 +111,12 @@ class SceneFact(_Row):
     fps: float = Field(gt=0)
     room: RoomFact | None = None
     provenance: Provenance
+    scale_method: Literal["depth_ratio", "size_prior"] | None = Field(
+        default=None, description="how up-to-scale SfM poses were made metric; None for native (metric) poses")
+    scale_m_per_unit: float | None = Field(default=None, gt=0, description="metres per SfM unit")
+    scale_relative_mad: float | None = Field(
+        default=None, ge=0, description="spread of the scale estimate (median |ratio − scale| / scale): metric "
+                                        "answers of the scene are off by about this share")
 
 
 class SceneFacts(BaseModel):

@@ -1,0 +1,138 @@
+"""Quality of the SfM pose path on the synthetic tiers, against the generator's ground truth.
+
+Per scene: pycolmap on the keyframes (sequential matching), metric scale from the native depth (depth ratio),
+native masks for the objects, SfM intrinsics + scaled poses for the cameras; then QA as the pipeline generates it.
+Printed per tier: share of keyframes registered, camera-centre error after a similarity (Umeyama) alignment,
+scale error and spread, MRA of absolute distance / object size / depth QA against ground truth, QA dropped by the
+scale gate, and SfM time (seconds per reconstruction and per 30 keyframes; pycolmap is the plain path).
+
+    .venv/bin/python -m benchmarks.specialist_quality [--data-root DIR] [--scenes-per-tier 1]
+        [--keyframe-stride 3] [--max-keyframes 16]     (stride 1, max 30: 30 keyframes per reconstruction)
+    (default: render the scenes into a temporary folder first)
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.specialist_facts import SceneIdentity, lift_sfm_scene
+from qa_templates.gates import SCALE_UNCERTAIN
+from qa_templates.generate import generate_scene_qa
+from schemas.facts import Provenance
+from schemas.ingest import FrameRow
+from schemas.specialists import SfMConfig
+from schemas.tiers import ScaleTier
+from sources import annotated
+from sources.synthetic import generate_scene
+from sources.synthetic.scene_specs import scene_id_for
+from specialists.scale_alignment import align_to_depth
+from specialists.sfm import SfMError, reconstruct
+from specialists.video_decode import decode_frames, probe_video, sample_keyframes
+from storage.layout import OutputLayout
+from tests.test_ground_truth import GroundTruth
+from training.metrics import mean_relative_accuracy
+
+MEASURED_TASKS = ("absolute_distance", "object_size", "depth_estimation")
+PROVENANCE = Provenance(depth="native:depth.npz", poses="colmap_sfm:benchmark", masks="native:masks.npz")
+
+
+def umeyama(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Similarity (s, R, t) minimising ‖s R source + t − target‖² over point pairs [K,3] (Umeyama 1991)."""
+    mu_s, mu_t = source.mean(axis=0), target.mean(axis=0)
+    a, b = source - mu_s, target - mu_t
+    u, d, vt = np.linalg.svd(b.T @ a / len(a))
+    sign = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rotation = u @ sign @ vt
+    scale = float(np.trace(np.diag(d) @ sign) / (a**2).sum(axis=1).mean())
+    return scale, rotation, mu_t - scale * rotation @ mu_s
+
+
+def measure_scene(item, root: Path, scratch: Path, stride: int, keyframes_cap: int) -> dict:
+    probe = probe_video(item.path)
+    keyframes = sample_keyframes(probe.n_frames, stride, keyframes_cap)
+    native = annotated.load_annotations(root, item.annotations_dir, keyframes, probe.n_frames)
+    rgb = decode_frames(item.path, keyframes)
+    start = time.perf_counter()
+    try:
+        rec = reconstruct(rgb, Path(tempfile.mkdtemp(dir=scratch)), SfMConfig())
+    except SfMError as err:
+        return {"tier": native.scene.tier.value, "n": len(keyframes), "registered": 0.0,
+                "sfm_s": time.perf_counter() - start, "error": str(err)}
+    sfm_s = time.perf_counter() - start
+    scale = align_to_depth(rec, native.depth_m)
+    ok = rec.registered
+    truth_centres = native.camera_to_world[ok][:, :3, 3]
+    s, rotation, t = umeyama(rec.camera_to_world[ok][:, :3, 3], truth_centres)
+    aligned = (s * rec.camera_to_world[ok][:, :3, 3] @ rotation.T) + t
+    centre_error = np.linalg.norm(aligned - truth_centres, axis=1)
+    path_length = float(np.linalg.norm(np.diff(truth_centres, axis=0), axis=1).sum())
+    frames = [FrameRow(video_id="bench", scene_id=item.scene_id, frame_index=i, timestamp_s=i / probe.fps,
+                       frame_sha256="-", path="-", width=probe.width, height=probe.height) for i in keyframes]
+    identity = SceneIdentity(scene_id=item.scene_id, video_id="bench", source=item.source, fps=probe.fps,
+                             tier=native.scene.tier)
+    facts = lift_sfm_scene(identity, frames, native.depth_m, native.instance_ids,
+                           {o.instance_id: o.category for o in native.scene.objects}, rec, scale, PROVENANCE,
+                           OutputLayout(scratch / "out"))
+    qa = generate_scene_qa(facts, "bench")
+    truth = GroundTruth(item.annotations_dir)
+    mra = defaultdict(list)
+    for row in qa.rows:
+        record = row.model_dump(mode="json")
+        if record["task_type"] in MEASURED_TASKS:
+            mra[record["task_type"]].append(mean_relative_accuracy(record["answer"]["value_si"],
+                                                                   truth.numeric(record)))
+    return {"tier": native.scene.tier.value, "n": len(keyframes), "registered": float(ok.mean()), "sfm_s": sfm_s,
+            "centre_error_m": float(np.mean(centre_error)), "centre_error_rel": float(np.mean(centre_error)) /
+            max(path_length, 1e-9), "scale_error": abs(scale.scale / s - 1), "scale_mad": scale.relative_mad,
+            "reproj_px": rec.mean_reprojection_px, "mra": mra,
+            "scale_drops": sum(n for (task, reason), n in qa.drops.items() if reason == SCALE_UNCERTAIN)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-root", type=Path, default=None, help="annotated scenes (e.g. data/default)")
+    parser.add_argument("--scenes-per-tier", type=int, default=1, help="scenes rendered per tier when rendering")
+    parser.add_argument("--keyframe-stride", type=int, default=3, help="every n-th frame (curate's default: 3)")
+    parser.add_argument("--max-keyframes", type=int, default=16, help="keyframes per video (curate's default)")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="spacevista-sfm-bench-"))
+    root = args.data_root or scratch / "data"
+    if args.data_root is None:
+        for tier in ScaleTier:
+            for seed in range(args.scenes_per_tier):
+                generate_scene(tier, seed, root / scene_id_for(tier, seed))
+    results = defaultdict(list)
+    for item in annotated.discover(root):
+        result = measure_scene(item, root, scratch, args.keyframe_stride, args.max_keyframes)
+        results[result["tier"]].append(result)
+        print(f"  {item.scene_id}: {result['n']} keyframes, {result['registered']:.0%} registered, "
+              f"{result['sfm_s']:.1f} s" + (f", SfM failed: {result['error']}" if "error" in result else ""),
+              flush=True)
+    print(f"\n{'tier':14s} {'scenes':>6s} {'registered':>10s} {'centre err':>10s} {'(% path)':>8s} "
+          f"{'scale err':>9s} {'scale MAD':>9s} {'reproj px':>9s} "
+          + " ".join(f"{'MRA ' + t.split('_')[0]:>10s}" for t in MEASURED_TASKS)
+          + f" {'MRA all':>8s} {'n QA':>5s} {'gated':>5s} {'s/recon':>7s} {'s/30 kf':>7s}")
+    for tier in [t.value for t in ScaleTier if t.value in results]:
+        rows = results[tier]
+        done = [r for r in rows if "error" not in r]
+        per_task = {t: [v for r in done for v in r["mra"].get(t, [])] for t in MEASURED_TASKS}
+        every = [v for values in per_task.values() for v in values]
+        mean = (lambda key: float(np.mean([r[key] for r in done])) if done else float("nan"))
+        sfm_s = float(np.mean([r["sfm_s"] for r in rows]))
+        per_30 = float(np.mean([r["sfm_s"] * 30 / r["n"] for r in rows]))
+        print(f"{tier:14s} {len(rows):6d} {np.mean([r['registered'] for r in rows]):10.0%} "
+              f"{mean('centre_error_m'):9.3g}m {mean('centre_error_rel'):8.2%} {mean('scale_error'):9.2%} "
+              f"{mean('scale_mad'):9.2%} {mean('reproj_px'):9.2f} "
+              + " ".join(f"{np.mean(v) if v else float('nan'):10.3f}" for v in per_task.values())
+              + f" {np.mean(every) if every else float('nan'):8.3f} {len(every):5d} "
+              f"{sum(r.get('scale_drops', 0) for r in rows):5d} {sfm_s:7.1f} {per_30:7.1f}")
+
+
+if __name__ == "__main__":
+    main()

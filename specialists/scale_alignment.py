@@ -1,0 +1,110 @@
+"""Metric scale for an up-to-scale SfM reconstruction: a robust ratio against metric depth, or per-category size
+priors when no metric depth exists. Each estimate carries its spread (relative MAD), which gates metric QA."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+from specialists.sfm import SfMReconstruction
+
+MIN_DEPTH_POINTS = 20
+"""Fewer SfM points landing on valid depth than this give no depth-ratio scale."""
+MIN_OBJECT_POINTS = 8
+"""An object needs this many SfM points inside its masks to measure its size in SfM units."""
+SIZE_PRIOR_SPREAD = 0.25
+"""Relative spread of real object sizes around a category's typical size: the least uncertainty a size-prior
+scale can claim, however well the objects agree."""
+SIZE_PRIORS_M: dict[str, float] = {
+    "person": 1.7, "car": 4.5, "truck": 8.0, "bus": 12.0, "bicycle": 1.7, "motorcycle": 2.1, "boat": 6.0,
+    "bench": 1.5, "chair": 0.9, "couch": 2.0, "sofa": 2.0, "bed": 2.0, "dining table": 1.5, "table": 1.3,
+    "tv": 1.0, "laptop": 0.34, "keyboard": 0.44, "cell phone": 0.15, "phone": 0.15, "book": 0.23, "cup": 0.1,
+    "bottle": 0.25, "bowl": 0.16, "potted plant": 0.6, "plant": 1.2, "refrigerator": 1.8, "oven": 0.8,
+    "microwave": 0.5, "sink": 0.6, "toilet": 0.7, "clock": 0.3, "vase": 0.3, "lamp": 0.5, "wardrobe": 2.0,
+    "box": 0.3, "house": 12.0, "building": 20.0, "tree": 8.0, "coin": 0.024, "washer": 0.015, "eraser": 0.045,
+    "chip": 0.015, "resistor": 0.008,
+}
+"""Typical longest dimension per category, metres (COCO classes and the synthetic generator's categories)."""
+
+
+class ScaleAlignmentError(ValueError):
+    """Not enough evidence for a metric scale; the message says what was missing."""
+
+
+@dataclass(frozen=True)
+class ScaleEstimate:
+    scale: float  # metres per SfM unit
+    relative_mad: float  # median |ratio − scale| / scale over the samples (size priors: at least the prior spread)
+    n_points: int  # samples behind the estimate: SfM points (depth ratio) or objects (size priors)
+    method: Literal["depth_ratio", "size_prior"]
+
+
+def align_to_depth(rec: SfMReconstruction, depth_m: np.ndarray) -> ScaleEstimate:
+    """Scale from metric depth maps [N,H,W] of the same keyframes: the median of depth-map value over SfM depth at
+    every registered keyframe's observed points (nearest pixel), robust to depth edges and outliers."""
+    if depth_m.shape[0] != len(rec.registered):
+        raise ScaleAlignmentError(f"depth has {depth_m.shape[0]} frames for {len(rec.registered)} keyframes")
+    ratios = []
+    for i in np.flatnonzero(rec.registered):
+        uv, index = rec.observations[i]
+        z_sfm = _camera_points(rec, i, rec.points_xyz[index])[:, 2]
+        col = np.clip(uv[:, 0].astype(int), 0, depth_m.shape[2] - 1)
+        row = np.clip(uv[:, 1].astype(int), 0, depth_m.shape[1] - 1)
+        z_metric = depth_m[i][row, col].astype(np.float64)
+        ok = np.isfinite(z_metric) & (z_metric > 0) & (z_sfm > 0)
+        ratios.append(z_metric[ok] / z_sfm[ok])
+    samples = np.concatenate(ratios) if ratios else np.zeros(0)
+    if len(samples) < MIN_DEPTH_POINTS:
+        raise ScaleAlignmentError(f"{len(samples)} SfM point(s) project onto valid depth; the depth-ratio scale "
+                                  f"needs {MIN_DEPTH_POINTS}")
+    return _estimate(samples, "depth_ratio", floor=0.0)
+
+
+def align_to_size_priors(rec: SfMReconstruction, instance_ids: np.ndarray, categories: Mapping[int, str],
+                         priors: Mapping[str, float] = SIZE_PRIORS_M) -> ScaleEstimate:
+    """Scale from objects of known typical size: per object, its prior longest dimension over the extent of the
+    SfM points seen inside its masks (instance ids int [N,H,W]); the median over objects."""
+    points: dict[int, set[int]] = {}
+    for i in np.flatnonzero(rec.registered):
+        uv, index = rec.observations[i]
+        col = np.clip(uv[:, 0].astype(int), 0, instance_ids.shape[2] - 1)
+        row = np.clip(uv[:, 1].astype(int), 0, instance_ids.shape[1] - 1)
+        for instance, point in zip(instance_ids[i][row, col], index):
+            if instance > 0 and categories.get(int(instance)) in priors:
+                points.setdefault(int(instance), set()).add(int(point))
+    ratios = [priors[categories[k]] / extent for k, ids in points.items()
+              if len(ids) >= MIN_OBJECT_POINTS and (extent := _longest_extent(rec.points_xyz[sorted(ids)])) > 0]
+    if not ratios:
+        known = sorted({c for c in categories.values() if c in priors})
+        raise ScaleAlignmentError(f"no object with a size prior has {MIN_OBJECT_POINTS}+ SfM points "
+                                  f"(categories with priors in the scene: {known or 'none'})")
+    return _estimate(np.asarray(ratios), "size_prior", floor=SIZE_PRIOR_SPREAD)
+
+
+def scaled(rec: SfMReconstruction, estimate: ScaleEstimate) -> SfMReconstruction:
+    """The reconstruction in metres: camera centres and points multiplied by the estimated scale."""
+    poses = rec.camera_to_world.copy()
+    poses[:, :3, 3] *= estimate.scale
+    return replace(rec, camera_to_world=poses, points_xyz=rec.points_xyz * estimate.scale)
+
+
+def _camera_points(rec: SfMReconstruction, i: int, xyz: np.ndarray) -> np.ndarray:
+    pose = rec.camera_to_world[i]
+    return (xyz - pose[:3, 3]) @ pose[:3, :3]
+
+
+def _longest_extent(xyz: np.ndarray) -> float:
+    """Longest side of the 5th–95th percentile box of the points along their principal axes."""
+    centred = xyz - np.median(xyz, axis=0)
+    _, _, axes = np.linalg.svd(centred, full_matrices=False)
+    local = centred @ axes.T
+    return float((np.percentile(local, 95, axis=0) - np.percentile(local, 5, axis=0)).max())
+
+
+def _estimate(ratios: np.ndarray, method: Literal["depth_ratio", "size_prior"], floor: float) -> ScaleEstimate:
+    scale = float(np.median(ratios))
+    mad = float(np.median(np.abs(ratios - scale))) / scale
+    return ScaleEstimate(scale=scale, relative_mad=max(mad, floor), n_points=len(ratios), method=method)

@@ -1,0 +1,125 @@
+"""Metric scale of an up-to-scale reconstruction: depth ratio and size priors, on exactly known geometry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from specialists.scale_alignment import (SIZE_PRIOR_SPREAD, ScaleAlignmentError, align_to_depth, align_to_size_priors,
+                                         scaled)
+from specialists.sfm import SfMReconstruction
+
+W, H, F = 160, 120, 150.0
+METRES_PER_UNIT = 2.5
+
+
+def _pose(centre: np.ndarray) -> np.ndarray:
+    """A camera at `centre` looking along world +y (x right, y down = −z world)."""
+    pose = np.eye(4)
+    pose[:3, :3] = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
+    pose[:3, 3] = centre
+    return pose
+
+
+def _reconstruction(points_m: np.ndarray, centres_m: np.ndarray) -> tuple[SfMReconstruction, np.ndarray]:
+    """The reconstruction of metric points seen from metric camera centres, in SfM units (metres / 2.5), and the
+    metric z-depth of every observation's pixel (NaN elsewhere)."""
+    poses = np.stack([_pose(c / METRES_PER_UNIT) for c in centres_m])
+    depth = np.full((len(poses), H, W), np.nan, dtype=np.float32)
+    observations = []
+    for i, pose in enumerate(poses):
+        cam = (points_m / METRES_PER_UNIT - pose[:3, 3]) @ pose[:3, :3]
+        uv = np.stack([F * cam[:, 0] / cam[:, 2] + W / 2, F * cam[:, 1] / cam[:, 2] + H / 2], axis=1)
+        seen = np.flatnonzero((cam[:, 2] > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H))
+        observations.append((uv[seen], seen))
+        depth[i][uv[seen, 1].astype(int), uv[seen, 0].astype(int)] = cam[seen, 2] * METRES_PER_UNIT
+    rec = SfMReconstruction(registered=np.ones(len(poses), bool), fx=F, fy=F, cx=W / 2, cy=H / 2, width=W, height=H,
+                            camera_to_world=poses, points_xyz=points_m / METRES_PER_UNIT, observations=observations,
+                            mean_reprojection_px=0.0)
+    return rec, depth
+
+
+def _scene(rng: np.random.Generator, n: int = 400) -> np.ndarray:
+    return np.stack([rng.uniform(-3, 3, n), rng.uniform(6, 12, n), rng.uniform(-2, 2, n)], axis=1)
+
+
+CENTRES = np.array([[0.0, 0, 0], [0.5, 0, 0], [1.0, 0.2, 0]])
+
+
+def test_depth_ratio_recovers_the_scale_despite_outliers():
+    rng = np.random.default_rng(0)
+    rec, depth = _reconstruction(_scene(rng), CENTRES)
+    noisy = depth * rng.normal(1.0, 0.01, depth.shape).astype(np.float32)
+    outliers = rng.random(depth.shape) < 0.2
+    noisy[outliers] *= 3.0  # a fifth of the samples hit a wrong surface (depth edges)
+    estimate = align_to_depth(rec, noisy)
+    assert estimate.method == "depth_ratio"
+    assert estimate.scale == pytest.approx(METRES_PER_UNIT, rel=0.01)
+    assert 0.005 < estimate.relative_mad < 0.05
+    assert estimate.n_points == sum(len(o[1]) for o in rec.observations)
+
+
+def test_unregistered_keyframes_and_invalid_depth_are_ignored():
+    rec, depth = _reconstruction(_scene(np.random.default_rng(1)), CENTRES)
+    rec.registered[1] = False
+    rec.camera_to_world[1] = np.nan
+    depth[2][:, : W // 2] = 0.0  # no depth on the left half of the last frame
+    estimate = align_to_depth(rec, depth)
+    assert estimate.scale == pytest.approx(METRES_PER_UNIT, rel=1e-4)
+    assert estimate.n_points < len(rec.observations[0][1]) + len(rec.observations[2][1])
+
+
+def test_depth_ratio_needs_enough_points_on_valid_depth():
+    rec, depth = _reconstruction(_scene(np.random.default_rng(2)), CENTRES)
+    with pytest.raises(ScaleAlignmentError, match="0 SfM point"):
+        align_to_depth(rec, np.full_like(depth, np.nan))
+    with pytest.raises(ScaleAlignmentError, match="depth has 2 frames for 3 keyframes"):
+        align_to_depth(rec, depth[:2])
+
+
+def _objects(rng: np.random.Generator, sizes: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Point clouds of boxes (longest side as given, the others 30 % of it) along a row, and their instance id
+    per point."""
+    points, ids = [], []
+    for k, side in enumerate(sizes.values(), start=1):
+        centre = np.array([-2.0 + 1.5 * k, 9.0, 0.0])
+        points.append(centre + rng.uniform(-0.5, 0.5, (200, 3)) * np.array([1.0, 0.3, 0.3]) * side)
+        ids.append(np.full(200, k))
+    return np.concatenate(points), np.concatenate(ids)
+
+
+def _instance_maps(rec: SfMReconstruction, point_ids: np.ndarray) -> np.ndarray:
+    maps = np.zeros((len(rec.registered), H, W), dtype=np.int32)
+    for i, (uv, index) in enumerate(rec.observations):
+        maps[i][uv[:, 1].astype(int), uv[:, 0].astype(int)] = point_ids[index]
+    return maps
+
+
+def test_size_priors_give_the_scale_with_at_least_the_prior_spread():
+    rng = np.random.default_rng(3)
+    priors = {"crate": 0.9, "drum": 0.6}
+    points, ids = _objects(rng, priors)
+    rec, _ = _reconstruction(points, CENTRES)
+    estimate = align_to_size_priors(rec, _instance_maps(rec, ids), {1: "crate", 2: "drum"}, priors)
+    assert estimate.method == "size_prior"
+    assert estimate.n_points == 2
+    # the 5th–95th percentile extent of uniformly spread points is 90 % of the side
+    assert estimate.scale == pytest.approx(METRES_PER_UNIT / 0.9, rel=0.05)
+    assert estimate.relative_mad >= SIZE_PRIOR_SPREAD
+
+
+def test_size_priors_need_a_known_category():
+    rng = np.random.default_rng(4)
+    points, ids = _objects(rng, {"crate": 0.9})
+    rec, _ = _reconstruction(points, CENTRES)
+    with pytest.raises(ScaleAlignmentError, match=r"categories with priors in the scene: none"):
+        align_to_size_priors(rec, _instance_maps(rec, ids), {1: "gizmo"}, {"crate": 0.9})
+
+
+def test_scaled_reconstruction_is_in_metres():
+    rec, _ = _reconstruction(_scene(np.random.default_rng(5)), CENTRES)
+    estimate = align_to_depth(rec, _reconstruction(_scene(np.random.default_rng(5)), CENTRES)[1])
+    metric = scaled(rec, estimate)
+    assert np.allclose(metric.camera_to_world[:, :3, 3], CENTRES)
+    assert np.allclose(metric.camera_to_world[:, :3, :3], rec.camera_to_world[:, :3, :3])
+    assert np.allclose(metric.points_xyz, rec.points_xyz * METRES_PER_UNIT)
