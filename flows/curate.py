@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from hashlib import sha256
+from itertools import chain
 
 from flows.offline import quiet_environment
 
@@ -13,18 +16,25 @@ quiet_environment()
 
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from flows.ray_runtime import ray_session  # noqa: E402
-from pipeline.shard import Shard, ShardResult, curate_shard, plan_shards  # noqa: E402
-from schemas.arrow import to_arrow  # noqa: E402
+from pipeline.shard import Shard, ShardResult, curate_shard, plan_shards, shard_fingerprint  # noqa: E402
+from pipeline.specialist_facts import Specialists, TierSpecialists  # noqa: E402
+from schemas.arrow import from_record, to_arrow  # noqa: E402
 from schemas.config import CurateConfig  # noqa: E402
-from schemas.runs import FailureRow, RunRow  # noqa: E402
+from schemas.runs import FailureRow, RunRow, ShardRow  # noqa: E402
+from schemas.specialists import TierProfile, load_profile  # noqa: E402
 from schemas.tiers import ScaleTier  # noqa: E402
 from sources import annotated, video_folder  # noqa: E402
 from sources.discovery import VideoItem  # noqa: E402
+from sources.manifest import VideoManifest  # noqa: E402
+from specialists.runner import SpecialistRunner, actor_runners, unavailable  # noqa: E402
 from storage.catalog import refresh_catalog  # noqa: E402
-from storage.commits import commit_shard, stage_table  # noqa: E402
+from storage.commits import VACUUM_GRACE, commit_shard, stage_table, table_files, vacuum  # noqa: E402
 from storage.layout import OutputLayout  # noqa: E402
 from storage.tables import SHARD_TABLES  # noqa: E402
 
@@ -39,11 +49,39 @@ class RunSummary:
     qa_by_tier_task: Counter = field(default_factory=Counter)
     drops: Counter = field(default_factory=Counter)
     failures: list[FailureRow] = field(default_factory=list)
+    retried: int = 0
+    shards_reused: int = 0
+    cache_hits: Counter = field(default_factory=Counter)  # specialist → outputs reused from the cache
+    cache_misses: Counter = field(default_factory=Counter)  # specialist → outputs computed
     wall_s: float = 0.0
 
     @property
     def status(self) -> str:
         return "partial" if self.failures else "succeeded"
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.stage == "quarantine" for f in self.failures)
+
+
+@dataclass
+class _Split:
+    """A shard whose task failed on every attempt, run again as one task per video; committed once all are back."""
+
+    shard: Shard
+    attempts: int  # tries of the whole shard's task
+    parts: list[ShardResult] = field(default_factory=list)
+
+    def add(self, part: ShardResult) -> ShardResult | None:
+        """Take one video's result; the merged shard once every video is back, else None."""
+        self.parts.append(part)
+        if len(self.parts) < len(self.shard.items):
+            return None
+        merged = ShardResult(shard_id=self.shard.shard_id)
+        for done in self.parts:
+            merged.absorb(done)
+        merged.retried = len(self.shard.items)
+        return merged
 
 
 @task
@@ -62,44 +100,102 @@ def ensure_default_data(config: CurateConfig) -> None:
     generate_default_dataset(root, scenes_per_tier=config.scenes_per_tier)
 
 
-@task
-def discover_videos(config: CurateConfig) -> list[VideoItem]:
+@task(cache_policy=NO_CACHE)
+def discover_videos(config: CurateConfig) -> Iterable[VideoItem]:
+    """The videos to curate, read lazily as shards are planned: the manifest's rows (the file is checked now), or
+    every annotated scene and plain video under the data root."""
     if not config.data_root.is_dir():
         raise FileNotFoundError(f"data root {config.data_root} does not exist or is not a directory")
-    return [*annotated.discover(config.data_root), *video_folder.discover(config.data_root)]
+    if config.manifest is not None:
+        return VideoManifest(config.data_root / config.manifest, config.data_root)
+    return chain(annotated.discover(config.data_root), video_folder.discover(config.data_root))
 
 
-@task
-def plan(items: list[VideoItem], config: CurateConfig) -> list[Shard]:
-    return plan_shards(items, config.shard_size)
-
-
-@task
-def run_shards(shards: list[Shard], config: CurateConfig, run_id: str) -> RunSummary:
-    """Fan shards out to Ray with a bounded number in flight; commit each shard as it completes."""
+@task(cache_policy=NO_CACHE)  # its input hash would consume the stream of shards
+def run_shards(shards: Iterable[Shard], config: CurateConfig, run_id: str) -> RunSummary:
+    """Fan shards out to Ray with a bounded number in flight and commit each as it completes. A shard committed
+    before with the same fingerprint is reused as it is; a shard whose task fails on every attempt (its worker
+    died, or it crashed) is run again as one task per video, so that only the culprit is quarantined."""
     import ray  # noqa: PLC0415 (after quiet_environment)
 
     layout = OutputLayout(config.output_root)
     summary = RunSummary(run_id=run_id)
-    remote = ray.remote(num_cpus=1, max_retries=1)(curate_shard)
+    committed = _committed_shards(layout)
+    fingerprints: dict[str, str] = {}  # of the shards in flight
+    planned = _shards_to_run(shards, config, committed, fingerprints, summary)
+    queue: list[Shard] = []  # the one-video parts of a split shard, run before the next planned shard
+    remote = ray.remote(num_cpus=1, max_retries=config.max_attempts - 1)(curate_shard)
+    specialists = _specialist_runners(config)
     pending: dict = {}
-    queue = list(shards)
+    splits: dict[str, _Split] = {}
     with _progress() as bar:
-        progress = bar.add_task("shards", total=len(shards))
-        while queue or pending:
-            while queue and len(pending) < config.max_shards_in_flight:
-                shard = queue.pop(0)
-                pending[remote.remote(shard, config, run_id)] = shard
+        progress = bar.add_task("shards", total=None)
+        while True:
+            while len(pending) < config.max_shards_in_flight and (
+                    shard := queue.pop(0) if queue else next(planned, None)) is not None:
+                pending[remote.remote(shard, config, run_id, specialists)] = shard
+            if not pending:
+                break
             done, _ = ray.wait(list(pending), num_returns=1)
             shard = pending.pop(done[0])
+            split = splits.get(shard.shard_id)
             try:
                 result = ray.get(done[0])
-            except Exception as err:  # a worker that died or a shard that crashed: its videos are reported
-                result = _failed_shard(shard, run_id, err)
-            _commit(layout, result, run_id)
+            except Exception as err:  # the worker died or the task crashed, on every attempt Ray made
+                attempts = 1 if isinstance(err, ray.exceptions.RayTaskError) else config.max_attempts
+                if split is None and len(shard.items) > 1:
+                    splits[shard.shard_id] = _Split(shard, attempts)
+                    queue[:0] = [Shard(shard_id=shard.shard_id, items=(item,)) for item in shard.items]
+                    continue
+                result = _quarantined(layout, shard, run_id, err, attempts, split.attempts if split else 0)
+            if split is not None:
+                result = split.add(result)
+                if result is None:
+                    continue
+            _commit(layout, result, fingerprints.pop(shard.shard_id), run_id, stale=shard.shard_id in committed)
             _tally(summary, result)
             bar.advance(progress)
     return summary
+
+
+MAX_BATCHES_IN_FLIGHT = 4
+"""Keyframe batches one video may have outstanding at a specialist actor."""
+
+
+def _specialist_runners(config: CurateConfig) -> Specialists | None:
+    """Ray actor runners for every tier of the run's specialist profile, one actor per distinct model
+    configuration (tiers sharing a depth model share its actor), with the reasons of those that cannot run; None
+    when the run names no profile."""
+    if config.specialists is None:
+        return None
+    profile = load_profile(config.specialists)
+    actors: dict[str, dict[str, SpecialistRunner]] = {}  # one model's profile (JSON) → its runner
+
+    def tier_specialists(tier_profile: TierProfile) -> TierSpecialists:
+        runners = {}
+        for alone in (TierProfile(depth=tier_profile.depth), TierProfile(detector=tier_profile.detector)):
+            key = alone.model_dump_json()
+            if key not in actors:
+                actors[key] = actor_runners(alone, MAX_BATCHES_IN_FLIGHT)
+            runners.update(actors[key])
+        return TierSpecialists(profile=tier_profile, runners=runners, unavailable=unavailable(tier_profile))
+
+    return Specialists(default=tier_specialists(profile.default),
+                       tiers={tier: tier_specialists(p) for tier, p in profile.tiers.items()})
+
+
+@task(cache_policy=NO_CACHE)
+def record_rejected_rows(config: CurateConfig, manifest: VideoManifest, run_id: str) -> list[FailureRow]:
+    """The manifest rows skipped while planning, as `failures` rows (stage "manifest"); they are one shard per
+    manifest file, so a re-run replaces them."""
+    layout = OutputLayout(config.output_root)
+    failures = [FailureRow(run_id=run_id, uri=row.uri or f"{manifest.path.name} {row.position}", scene_id=None,
+                           video_id=None, stage="manifest", error_type="ManifestRowError", message=row.message)
+                for row in manifest.rejected]
+    shard = f"manifest-{sha256(str(manifest.path).encode()).hexdigest()[:16]}"
+    staged = stage_table(layout, "failures", to_arrow(failures, FailureRow), shard) if failures else []
+    commit_shard(layout, "failures", shard, staged, run_id)
+    return failures
 
 
 @task
@@ -108,10 +204,13 @@ def record_run(config: CurateConfig, summary: RunSummary, started: datetime) -> 
     row = RunRow(run_id=summary.run_id, started_at=started, finished_at=datetime.now(UTC), status=summary.status,
                  data_root=str(config.data_root), config_json=config.model_dump_json(),
                  n_videos=summary.videos, n_scenes=summary.scenes, n_qa=summary.qa, n_rejects=summary.rejects,
-                 n_failures=len(summary.failures), wall_s=summary.wall_s)
+                 n_failures=len(summary.failures), wall_s=summary.wall_s, n_retried=summary.retried,
+                 n_quarantined=summary.quarantined, n_shards_reused=summary.shards_reused,
+                 n_cache_hits=sum(summary.cache_hits.values()), n_cache_misses=sum(summary.cache_misses.values()))
     commit_shard(layout, "runs", summary.run_id, stage_table(layout, "runs", to_arrow([row], RunRow),
                                                              summary.run_id), summary.run_id)
     refresh_catalog(layout)
+    vacuum(layout, VACUUM_GRACE)
 
 
 @task
@@ -123,7 +222,8 @@ def publish_summary(summary: RunSummary) -> None:
     create_table_artifact(key="curate-summary", table=table,
                           description=f"run {summary.run_id}: {summary.videos} videos, {summary.scenes} scenes, "
                                       f"{summary.qa} QA, {summary.rejects} rejects, {len(summary.failures)} "
-                                      f"failures, {summary.wall_s:.1f} s")
+                                      f"failures ({summary.quarantined} quarantined), {summary.retried} "
+                                      f"retried, {summary.shards_reused} shards reused, {summary.wall_s:.1f} s")
 
 
 @flow(name="curate")
@@ -133,9 +233,12 @@ def curate(config: CurateConfig) -> RunSummary:
     run_id = f"run-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     if config.generate_default_data:
         ensure_default_data(config)
-    shards = plan(discover_videos(config), config)
+    videos = discover_videos(config)
     with ray_session(config.ray_address, config.ray_num_cpus):
-        summary = run_shards(shards, config, run_id)
+        # planned as run_shards pulls them: a task's return value cannot be a generator (Prefect lists it)
+        summary = run_shards(plan_shards(videos, config.shard_size), config, run_id)
+    if config.manifest is not None:
+        summary.failures.extend(record_rejected_rows(config, videos, run_id))
     summary.wall_s = (datetime.now(UTC) - started).total_seconds()
     record_run(config, summary, started)
     publish_summary(summary)
@@ -144,18 +247,55 @@ def curate(config: CurateConfig) -> RunSummary:
     return summary
 
 
-def _commit(layout: OutputLayout, result: ShardResult, run_id: str) -> None:
-    """Publish a shard table by table; a shard that produced no rows for a table clears its old ones."""
+def _shards_to_run(shards: Iterable[Shard], config: CurateConfig, committed: dict[str, ShardRow],
+                   fingerprints: dict[str, str], summary: RunSummary) -> Iterator[Shard]:
+    """The planned shards that need curating, pulled one at a time (their fingerprints noted in `fingerprints`);
+    a shard committed before with the same fingerprint is tallied as reused instead."""
+    for shard in shards:
+        fingerprint = shard_fingerprint(shard, config)
+        record = committed.get(shard.shard_id)
+        if record is not None and record.fingerprint == fingerprint:
+            _tally(summary, ShardResult.reused(record))
+            summary.shards_reused += 1
+        else:
+            fingerprints[shard.shard_id] = fingerprint
+            yield shard
+
+
+def _committed_shards(layout: OutputLayout) -> dict[str, ShardRow]:
+    """The `shards` records under the output root, by shard id."""
+    files = table_files(layout, "shards")
+    records = pa.concat_tables([pq.read_table(f, filesystem=layout.fs) for f in files]).to_pylist() if files else []
+    return {row.shard_id: row for row in (from_record(record, ShardRow) for record in records)}
+
+
+def _commit(layout: OutputLayout, result: ShardResult, fingerprint: str, run_id: str, stale: bool) -> None:
+    """Publish a shard table by table (a shard that produced no rows for a table clears its old ones), then record
+    its fingerprint, unless it has failures: a re-run tries those again. A `stale` record goes first, so a run
+    killed mid-commit never leaves a record that vouches for half-replaced tables."""
+    if stale:
+        commit_shard(layout, "shards", result.shard_id, [], run_id)
     for table in SHARD_TABLES:
         commit_shard(layout, table, result.shard_id, [s for s in result.staged if s.table == table], run_id)
+    if not result.failures:
+        record = to_arrow([result.record(fingerprint, run_id)], ShardRow)
+        commit_shard(layout, "shards", result.shard_id, stage_table(layout, "shards", record, result.shard_id), run_id)
 
 
-def _failed_shard(shard: Shard, run_id: str, err: Exception) -> ShardResult:
+def _quarantined(layout: OutputLayout, shard: Shard, run_id: str, err: Exception, attempts: int,
+                 shard_attempts: int) -> ShardResult:
+    """A one-video task that failed on every attempt (after `shard_attempts` tries of the shard it came from): its
+    `failures` row, staged."""
+    item, = shard.items
     message = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-    return ShardResult(shard_id=shard.shard_id, failures=[
-        FailureRow(run_id=run_id, uri=item.uri, scene_id=item.scene_id, video_id=None, stage="shard",
-                   error_type=type(err).__name__, message=f"shard {shard.shard_id} failed: {message}")
-        for item in shard.items])
+    total = attempts + shard_attempts
+    failure = FailureRow(run_id=run_id, uri=item.uri, scene_id=item.scene_id, video_id=None, stage="quarantine",
+                         error_type=type(err).__name__, attempts=total,
+                         message=f"its Ray task failed on all {total} attempts"
+                                 f"{f' ({shard_attempts} with its whole shard)' if shard_attempts else ''}: {message}")
+    return ShardResult(shard_id=shard.shard_id, retried=int(total > 1), failures=[failure],
+                       row_counts=Counter(failures=1),
+                       staged=stage_table(layout, "failures", to_arrow([failure], FailureRow), shard.shard_id))
 
 
 def _tally(summary: RunSummary, result: ShardResult) -> None:
@@ -166,6 +306,9 @@ def _tally(summary: RunSummary, result: ShardResult) -> None:
     summary.qa_by_tier_task.update(result.qa_counts)
     summary.drops.update(result.drops)
     summary.failures.extend(result.failures)
+    summary.retried += result.retried
+    summary.cache_hits.update(result.cache_hits)
+    summary.cache_misses.update(result.cache_misses)
 
 
 def _progress() -> Progress:
@@ -183,7 +326,10 @@ def format_summary(summary: RunSummary) -> str:
     width = max([len(t) for t in tasks] + [9])
     lines = [f"run {summary.run_id}: {summary.status}",
              f"videos {summary.videos}  scenes {summary.scenes}  qa {summary.qa}  rejects {summary.rejects}  "
-             f"failures {len(summary.failures)}  wall {summary.wall_s:.1f} s", "",
+             f"failures {len(summary.failures)}  wall {summary.wall_s:.1f} s",
+             f"retried {summary.retried}  quarantined {summary.quarantined}  shards reused {summary.shards_reused}  "
+             f"specialist cache hits {sum(summary.cache_hits.values())}  misses {sum(summary.cache_misses.values())}",
+             "",
              "task_type".ljust(width) + "".join(t.rjust(15) for t in tiers)]
     for t in tasks:
         lines.append(t.ljust(width) + "".join(str(summary.qa_by_tier_task.get((tier, t), 0)).rjust(15)

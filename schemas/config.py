@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from schemas.specialists import load_profile
+from sources.discovery import OutsideDataRootError, inside_root
+from storage.filesystem import is_uri, output_location
+
+INPUT_PATH_FIELDS = ("manifest",)
+"""Configuration paths that are inputs: each must lie inside the data root (symlinks followed)."""
+
+PATH_FIELDS = ("data_root", "output_root", "specialists", *INPUT_PATH_FIELDS)
+
+
+class ConfigFileError(ValueError):
+    """A run configuration that cannot be used; the message names the file (or the flags) and the field."""
 
 
 class CurateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data_root: Path = Field(description="videos and annotated scenes are found under here; nothing outside is read")
-    output_root: Path = Field(description="tables, artifacts and the DuckDB catalog are written here")
+    output_root: Annotated[Path | str, BeforeValidator(output_location)] = Field(
+        description="tables, artifacts and the DuckDB catalog are written here: a local path or a filesystem URI "
+                    "(s3://…, gs://…, memory://…; see storage/filesystem.py)")
     generate_default_data: bool = Field(
         default=True, description="render the synthetic all-scale default set into data_root when it has no scenes")
     scenes_per_tier: int = Field(default=2, ge=1, le=100)
@@ -22,3 +39,63 @@ class CurateConfig(BaseModel):
     ray_address: str | None = Field(default=None, description="an existing Ray cluster; None starts a local one")
     ray_num_cpus: int | None = Field(default=None, ge=1)
     max_shards_in_flight: int = Field(default=8, ge=1)
+    manifest: Path | None = Field(
+        default=None, description="a JSONL, CSV or Parquet list of the videos to curate (sources/manifest.py), "
+                                  "inside data_root (a relative path is taken from it); None walks data_root")
+    max_attempts: int = Field(
+        default=2, ge=1, le=10, description="tries of a video (and of a Ray task) before an unexpected error or a "
+                                            "dead worker quarantines it; bad input is never retried")
+    specialists: Path | None = Field(
+        default=None, description="a specialist profile YAML (schemas/specialists.py): depth, detection and SfM for "
+                                  "plain videos; None leaves plain videos as `failures` at stage `facts`")
+
+    @field_validator("specialists")
+    @classmethod
+    def _profile_loads(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_profile(value)
+        return value
+
+    @model_validator(mode="after")
+    def _inputs_inside_data_root(self):
+        for name in INPUT_PATH_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    inside_root(self.data_root, self.data_root / value)
+                except (OutsideDataRootError, OSError, RuntimeError) as err:
+                    raise ValueError(f"{name}: {err}") from None
+        return self
+
+
+def load_curate_config(path: Path | None, overrides: dict, defaults: dict | None = None) -> CurateConfig:
+    """The run configuration: `defaults`, then the YAML file at `path` (yaml.safe_load; its relative paths are
+    taken from its folder), then `overrides` (command-line flags). Errors name the file, or the flags, and the field."""
+    source = f"config {path}" if path is not None else "command line"
+    values = {**(defaults or {}), **(_read_yaml(path) if path is not None else {}), **overrides}
+    try:
+        return CurateConfig.model_validate(values)
+    except ValidationError as err:
+        raise ConfigFileError(f"{source}: {validation_problems(err)}") from None
+
+
+def validation_problems(err: ValidationError) -> str:
+    """Every problem of a validation error as `field: message`, joined by '; '."""
+    messages = ((".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, ")) for e in err.errors())
+    return "; ".join(f"{where}: {message}" if where else message for where, message in messages)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigFileError(f"config {path}: cannot read it ({err})") from None
+    except yaml.YAMLError as err:
+        raise ConfigFileError(f"config {path}: not valid YAML ({err})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigFileError(f"config {path}: expected a mapping of CurateConfig fields, got {type(data).__name__}")
+    base = path.absolute().parent
+    return {key: base / value if key in PATH_FIELDS and isinstance(value, str) and not is_uri(value) else value
+            for key, value in data.items()}

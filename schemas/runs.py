@@ -1,4 +1,5 @@
-"""Rows of the run bookkeeping tables: `failures` (a video that could not be curated, and why) and `runs`."""
+"""Rows of the run bookkeeping tables: `failures` (a video that could not be curated, and why), `runs`, and
+`shards` (what each committed shard was made from, so a re-run can reuse it)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ class FailureRow(BaseModel):
     uri: str = Field(description="the input as given (relative to the data root where possible)")
     scene_id: str | None
     video_id: str | None
-    stage: str = Field(description="discover | probe | decode | annotations | facts | qa | shard")
+    stage: str = Field(description="manifest | discover | probe | decode | annotations | facts | qa | quarantine (an "
+                                   "unexpected error or a dead worker on every attempt)")
     error_type: str
     message: str
+    attempts: int = Field(default=1, ge=1, description="how many times the video was tried")
 
 
 class RunRow(BaseModel):
@@ -34,3 +37,38 @@ class RunRow(BaseModel):
     n_rejects: int
     n_failures: int
     wall_s: float
+    n_retried: int = Field(default=0, description="videos tried more than once")
+    n_quarantined: int = Field(default=0, description="videos given up after every attempt failed")
+    n_shards_reused: int = Field(default=0, description="shards already committed with the same fingerprint")
+    n_cache_hits: int = Field(default=0, description="specialist outputs reused from the cache")
+    n_cache_misses: int = Field(default=0, description="specialist outputs computed")
+
+
+class QACount(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scale: str
+    task_type: str
+    n: int
+
+
+class DropCount(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_type: str
+    reason: str
+    n: int
+
+
+class ShardRow(BaseModel):
+    """A shard committed without failures: its fingerprint and the tallies a re-run reports when it reuses it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shard_id: str
+    fingerprint: str = Field(description="hash of the shard's inputs, the output-affecting configuration and the "
+                                         "curation code version")
+    run_id: str
+    row_counts: dict[str, int]
+    qa_counts: list[QACount]
+    drops: list[DropCount]

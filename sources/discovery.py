@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.tiers import ScaleTier
+
 
 class OutsideDataRootError(ValueError):
     """An input path (after resolving symlinks) lies outside the configured data root."""
@@ -19,6 +21,7 @@ class VideoItem:
     source: str
     scene_id: str
     annotations_dir: Path | None = None
+    tier: ScaleTier | None = None  # when the source states it (a manifest row, a tier-named folder)
 
 
 def inside_root(root: Path, path: Path) -> Path:
