@@ -1,5 +1,5 @@
 """The `spacevista` command: `curate` videos into QA tables, hold out a `benchmark`, `export` training data,
-`train` scale-aware experts, `evaluate` models, query the catalog with `sql`."""
+`train` scale-aware experts, `evaluate` models, query the catalog with `sql`, write the dataset `report`."""
 
 from __future__ import annotations
 
@@ -24,22 +24,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _curate(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError  # noqa: PLC0415
+    from schemas.config import ConfigFileError, load_curate_config  # noqa: PLC0415
+    from storage.filesystem import output_location  # noqa: PLC0415
 
-    from schemas.config import CurateConfig  # noqa: PLC0415
-
+    output = output_location(args.output) if args.output is not None else None
+    flags = {"data_root": args.data_root, "output_root": output, "manifest": args.manifest,
+             "generate_default_data": False if args.no_default_data else None, "shard_size": args.shard_size,
+             "seed": args.seed, "ray_address": args.ray_address, "ray_num_cpus": args.num_cpus,
+             "scenes_per_tier": args.scenes_per_tier, "max_attempts": args.max_attempts,
+             "specialists": args.specialists}
+    given = {name: value.absolute() if isinstance(value, Path) else value
+             for name, value in flags.items() if value is not None}
     try:
-        config = CurateConfig(data_root=args.data_root.absolute(), output_root=args.output.absolute(),
-                              generate_default_data=not args.no_default_data, shard_size=args.shard_size,
-                              seed=args.seed, ray_address=args.ray_address, ray_num_cpus=args.num_cpus,
-                              scenes_per_tier=args.scenes_per_tier)
-    except ValidationError as err:
-        print(f"spacevista curate: invalid configuration:\n{err}", file=sys.stderr)
+        config = load_curate_config(args.config, given, defaults={"data_root": DEFAULT_DATA_ROOT.absolute(),
+                                                                  "output_root": DEFAULT_OUTPUT.absolute()})
+    except ConfigFileError as err:
+        print(f"spacevista curate: invalid configuration: {err}", file=sys.stderr)
         return EXIT_USAGE
     from flows.curate import curate, format_summary  # noqa: PLC0415 (imports Prefect)
+    from sources.manifest import ManifestError  # noqa: PLC0415
 
     try:
         summary = curate(config)
+    except ManifestError as err:
+        print(f"spacevista curate: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as err:
         print(f"spacevista curate: run crashed: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_CRASH
@@ -161,14 +170,36 @@ def _train(args: argparse.Namespace) -> int:
     return _run_flow(build, train, describe)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from report.build import ReportConfig  # noqa: PLC0415
+    from report.data import ReportError, require_tables  # noqa: PLC0415
+    from storage.layout import OutputLayout  # noqa: PLC0415
+
+    try:
+        require_tables(OutputLayout(args.output.absolute()))
+    except ReportError as err:
+        print(f"spacevista report: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    from flows.report import report  # noqa: PLC0415 (imports Prefect)
+
+    def build():
+        return ReportConfig(output_root=args.output.absolute(), out_path=args.out.absolute(),
+                            samples_per_tier=args.samples_per_tier)
+
+    return _run_flow(build, report, lambda r: (
+        f"report of {r.n_qa} QA written to {r.out_path} ({r.n_bytes / 1e6:.1f} MB, {r.n_samples} sample QA)",
+        False), (ReportError,))
+
+
 def _sql(args: argparse.Namespace) -> int:
     import duckdb  # noqa: PLC0415
 
     from storage.catalog import query  # noqa: PLC0415
+    from storage.filesystem import exists  # noqa: PLC0415
     from storage.layout import OutputLayout  # noqa: PLC0415
 
-    layout = OutputLayout(args.output.absolute())
-    if not layout.tables.is_dir():
+    layout = OutputLayout(args.output)
+    if not exists(layout.fs, layout.tables):
         print(f"spacevista sql: no tables under {layout.root}; run `spacevista curate` first", file=sys.stderr)
         return EXIT_USAGE
     try:
@@ -204,14 +235,23 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="command")
 
     curate = commands.add_parser("curate", help="curate videos into QA tables (default: the embedded synthetic set)")
-    curate.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
-    curate.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    curate.add_argument("--shard-size", type=int, default=2)
-    curate.add_argument("--seed", type=int, default=0)
-    curate.add_argument("--scenes-per-tier", type=int, default=2, help="size of the default set, if rendered")
+    curate.add_argument("--config", type=Path, default=None,
+                        help="a YAML file of CurateConfig fields (relative paths from its folder); flags override it")
+    curate.add_argument("--data-root", type=Path, default=None, help=f"default: {DEFAULT_DATA_ROOT}")
+    curate.add_argument("--output", default=None, help=f"a directory or a filesystem URI; default: {DEFAULT_OUTPUT}")
+    curate.add_argument("--manifest", type=Path, default=None,
+                        help="a .jsonl, .csv or .parquet list of videos inside the data root (default: walk it)")
+    curate.add_argument("--shard-size", type=int, default=None, help="videos per Ray task (default: 2)")
+    curate.add_argument("--seed", type=int, default=None, help="phrasing seed (default: 0)")
+    curate.add_argument("--scenes-per-tier", type=int, default=None, help="size of the default set, if rendered "
+                                                                          "(default: 2)")
     curate.add_argument("--no-default-data", action="store_true", help="never render the default set")
+    curate.add_argument("--specialists", type=Path, default=None,
+                        help="a specialist profile YAML: depth, detection and SfM for plain videos (default: none)")
     curate.add_argument("--ray-address", default=None, help="join an existing Ray cluster instead of a local one")
     curate.add_argument("--num-cpus", type=int, default=None, help="CPUs for the local Ray (default: all)")
+    curate.add_argument("--max-attempts", type=int, default=None,
+                        help="tries of a video or of a Ray task before it is quarantined (default: 2)")
     curate.set_defaults(handler=_curate)
 
     benchmark = commands.add_parser("benchmark", help="hold out exact-annotated scenes as the benchmark split")
@@ -274,11 +314,18 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(handler=_train)
 
+    report = commands.add_parser("report", help="write the dataset report: one self-contained HTML page with "
+                                                "totals, plots and sample QA")
+    report.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    report.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file to write")
+    report.add_argument("--samples-per-tier", type=int, default=2)
+    report.set_defaults(handler=_report)
+
     sql = commands.add_parser("sql", help="query the catalog: views videos frames scenes objects cameras qa "
                                           "rejects failures runs benchmark benchmark_scenes eval_runs eval_samples")
     sql.add_argument("query")
     sql.add_argument("--param", action="append", default=[], help="value bound to the next `?` (repeatable)")
-    sql.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    sql.add_argument("--output", default=str(DEFAULT_OUTPUT), help="a directory or a filesystem URI")
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.set_defaults(handler=_sql)
     return parser

@@ -1,0 +1,152 @@
+"""What the report shows, read from the catalog: totals, counts, answer values, sizes, reasons, sample QA."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from qa_templates.units import length_unit
+from schemas.arrow import from_record
+from schemas.qa import QARow
+from schemas.tiers import UNIT_PER_METRE, UNIT_SYMBOL, DisplayUnit, ScaleTier
+from storage.catalog import query
+from storage.commits import read_manifest
+from storage.layout import OutputLayout
+from storage.tables import SHARD_TABLES
+
+
+class ReportError(RuntimeError):
+    """The report cannot be built from this output root; the message names the root and the fix."""
+
+
+@dataclass(frozen=True)
+class LastRun:
+    run_id: str
+    finished_at: str
+    status: str
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class Totals:
+    videos: int
+    scenes: int
+    qa: int
+    rejects: int
+    failures: int
+    last_run: LastRun | None
+
+
+@dataclass(frozen=True)
+class NumericAnswers:
+    """One task's numeric answers of one quantity in one tier, stated in that tier's unit (`unit` is its symbol)."""
+
+    task_type: str
+    quantity: str
+    """'length', or the SI unit of another quantity (room size is asked as an area or a volume)."""
+    tier: str
+    unit: str
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class Failure:
+    uri: str
+    stage: str
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ReportData:
+    root: str
+    totals: Totals
+    qa_counts: dict[tuple[str, str], int]
+    """(tier, task_type) → QA rows; combinations without rows are absent."""
+    numeric_answers: list[NumericAnswers]
+    object_sizes_m: dict[str, list[float]]
+    """tier → each object's largest dimension in metres."""
+    scene_extents_m: dict[str, list[float]]
+    reject_reasons: Counter
+    """(task_type, reason) → rejected candidates."""
+    failure_stages: Counter
+    """(stage, error_type) → failed inputs."""
+    failures: list[Failure]
+    samples: list[QARow]
+
+
+def load_report_data(layout: OutputLayout, samples_per_tier: int = 2, failures_listed: int = 50) -> ReportData:
+    """Everything the page shows; an output root without committed tables is a ReportError."""
+    require_tables(layout)
+    return ReportData(
+        root=str(layout.root), totals=_totals(layout),
+        qa_counts={(r["scale"], r["task_type"]): r["n"] for r in _rows(layout, (
+            "SELECT scale, task_type, count(*) AS n FROM qa GROUP BY ALL"))},
+        numeric_answers=_numeric_answers(layout),
+        object_sizes_m=_by_tier(layout, "SELECT scale, list_max(size_lwh) AS v FROM objects"),
+        scene_extents_m=_by_tier(layout, "SELECT scale, extent_m AS v FROM scenes"),
+        reject_reasons=Counter({(r["task_type"], r["reason"]): r["n"] for r in _rows(layout, (
+            "SELECT task_type, reason, count(*) AS n FROM rejects GROUP BY ALL"))}),
+        failure_stages=Counter({(r["stage"], r["error_type"]): r["n"] for r in _rows(layout, (
+            "SELECT stage, error_type, count(*) AS n FROM failures GROUP BY ALL"))}),
+        failures=[Failure(**r) for r in _rows(layout, "SELECT uri, stage, error_type, message FROM failures "
+                                                      "ORDER BY stage, uri LIMIT ?", [failures_listed])],
+        samples=_samples(layout, samples_per_tier))
+
+
+def require_tables(layout: OutputLayout) -> None:
+    """A ReportError naming the root and the fix unless some curate table has committed files."""
+    if not any(read_manifest(layout, t)["files"] for t in SHARD_TABLES):
+        raise ReportError(f"{layout.root}: no curated tables (nothing committed to {', '.join(SHARD_TABLES)} under "
+                          f"{layout.tables}); run `spacevista curate --output {layout.root}` first")
+
+
+def tier_value(tier: str, unit: str, value_si: float) -> tuple[float, str]:
+    """A numeric answer in the tier's unit: lengths in the tier's length unit, other quantities in SI."""
+    display = DisplayUnit(unit)
+    if display in UNIT_PER_METRE:
+        display = length_unit(ScaleTier(tier))
+        return value_si * UNIT_PER_METRE[display], UNIT_SYMBOL[display]
+    return value_si, UNIT_SYMBOL[display] or display.value
+
+
+def _rows(layout: OutputLayout, sql: str, parameters: list | None = None) -> list[dict]:
+    return query(layout, sql, parameters).to_pylist()
+
+
+def _totals(layout: OutputLayout) -> Totals:
+    (counts,) = _rows(layout, "SELECT " + ", ".join(f"(SELECT count(*) FROM {t}) AS {t}" for t in (
+        "videos", "scenes", "qa", "rejects", "failures")))
+    last = _rows(layout, "SELECT run_id, strftime(finished_at, '%Y-%m-%d %H:%M UTC') AS finished_at, status, wall_s "
+                         "FROM runs ORDER BY finished_at DESC LIMIT 1")
+    return Totals(**counts, last_run=LastRun(**last[0]) if last else None)
+
+
+def _numeric_answers(layout: OutputLayout) -> list[NumericAnswers]:
+    groups: dict[tuple[str, str, str, str], list[float]] = {}
+    for r in _rows(layout, "SELECT scale, task_type, answer.unit AS unit, answer.value_si AS value_si FROM qa "
+                           "WHERE answer.kind = 'numeric' ORDER BY task_type, scale, value_si"):
+        value, unit = tier_value(r["scale"], r["unit"], r["value_si"])
+        quantity = "length" if DisplayUnit(r["unit"]) in UNIT_PER_METRE else r["unit"]
+        groups.setdefault((r["task_type"], quantity, r["scale"], unit), []).append(value)
+    return [NumericAnswers(*key, values) for key, values in groups.items()]
+
+
+def _by_tier(layout: OutputLayout, sql: str) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for r in _rows(layout, sql + " ORDER BY v"):
+        out.setdefault(r["scale"], []).append(r["v"])
+    return out
+
+
+def _samples(layout: OutputLayout, per_tier: int) -> list[QARow]:
+    """Up to `per_tier` QA of each tier, of different tasks, those with a visual prompt first (stable choice)."""
+    records = _rows(layout, (
+        "WITH ranked AS (SELECT *, row_number() OVER (PARTITION BY scale, task_type "
+        "ORDER BY len(visual_prompts) = 0, qa_id) AS task_rank FROM qa) "
+        "SELECT * EXCLUDE (task_rank) FROM ranked QUALIFY row_number() OVER (PARTITION BY scale "
+        "ORDER BY task_rank, len(visual_prompts) = 0, md5(scale || task_type)) <= ? ORDER BY scale, task_type"),
+        [per_tier])
+    order = [t.value for t in ScaleTier]
+    rows = [from_record(r, QARow) for r in records]
+    return sorted(rows, key=lambda row: (order.index(row.scale.value), row.task_type.value))
