@@ -37,8 +37,9 @@ def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
         home = os.environ.get("HOME")
         os.environ["HOME"] = ray_home
         try:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
-                     logging_level="WARNING", _node_ip_address="127.0.0.1")
+            # address="local": a new instance even when a `ray start` cluster runs on this machine (joined otherwise)
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                     object_store_memory=OBJECT_STORE_BYTES, logging_level="WARNING", _node_ip_address="127.0.0.1")
         finally:
             _restore("HOME", home)
         try:
