@@ -111,6 +111,10 @@ def discover_videos(config: CurateConfig) -> Iterable[VideoItem]:
     return chain(annotated.discover(config.data_root), video_folder.discover(config.data_root))
 
 
+VACUUM_EVERY_SHARDS = 50
+"""A run vacuums superseded files after this many committed shards (orphans wait for its closing vacuum)."""
+
+
 @task(cache_policy=NO_CACHE)  # its input hash would consume the stream of shards
 def run_shards(shards: Iterable[Shard], config: CurateConfig, run_id: str) -> RunSummary:
     """Fan shards out to Ray with a bounded number in flight and commit each as it completes. A shard committed
@@ -128,6 +132,7 @@ def run_shards(shards: Iterable[Shard], config: CurateConfig, run_id: str) -> Ru
     specialists = _specialist_runners(config)
     pending: dict = {}
     splits: dict[str, _Split] = {}
+    commits = 0
     with _progress() as bar:
         progress = bar.add_task("shards", total=None)
         while True:
@@ -155,6 +160,9 @@ def run_shards(shards: Iterable[Shard], config: CurateConfig, run_id: str) -> Ru
             _commit(layout, result, fingerprints.pop(shard.shard_id), run_id, stale=shard.shard_id in committed)
             _tally(summary, result)
             bar.advance(progress)
+            commits += 1
+            if commits % VACUUM_EVERY_SHARDS == 0:
+                vacuum(layout, VACUUM_GRACE, sweep_orphans=False)
     return summary
 
 

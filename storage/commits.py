@@ -4,10 +4,11 @@ published by a new immutable, numbered manifest version.
 A table's content is exactly the files its latest manifest version lists (`_manifests/00000042.json`); a reader
 reads one version, so it sees the table before or after a commit, never half of one. Versions are created
 exclusively and never rewritten, which needs no rename and no lock on object stores; writers on one host take a
-per-table lock so two runs' commits of one table serialize. Files carry the shard that wrote them: committing a
-shard again replaces that shard's files (re-runs are idempotent, not duplicating). Superseded files stay until
-`vacuum` finds that no manifest version current within its grace period lists them, so a reader still holding the
-previous version never meets a missing file.
+per-table lock so two runs' commits of one table serialize. Each new version deletes those older than its
+predecessor, so a table stores two versions, not its history. Files carry the shard that wrote them: committing a
+shard again replaces that shard's files (re-runs are idempotent, not duplicating); the replaced files move to the
+manifest's `superseded` map with the commit time, and `vacuum` deletes them only once its grace period has passed
+since then, so a reader still holding the previous file list never meets a missing file.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from storage.locks import host_lock
 from storage.tables import TABLES, table_spec
 
 VACUUM_GRACE = timedelta(hours=1)
-"""How long a superseded manifest version (and the files only it lists) stays readable after a run's vacuum."""
+"""How long a superseded data file stays readable (for readers of an earlier file list) before a vacuum."""
+_READ_ATTEMPTS = 5
+"""How often a reader lists the versions again when the latest it listed was deleted by two commits meanwhile."""
 
 _VERSION_NAME = re.compile(r"^(\d{8})\.json$")
 _DATA_NAME = re.compile(r"^part-.+-(\d{8}T\d{6}Z)-[0-9a-f]{8}\.parquet$")
@@ -52,8 +55,8 @@ class StagedFile:
 
 @dataclass(frozen=True)
 class VacuumReport:
-    manifests_removed: int
-    files_removed: int
+    manifests_removed: int  # versions this vacuum found or left older than the latest two
+    files_removed: int  # superseded data files past their grace, and orphans
 
 
 def stage_table(layout: OutputLayout, table: str, data: pa.Table, shard: str) -> list[StagedFile]:
@@ -82,17 +85,13 @@ def commit_shard(layout: OutputLayout, table: str, shard: str, staged: list[Stag
         manifest = read_manifest(layout, table)
         files = {rel: entry for rel, entry in manifest["files"].items() if entry["shard"] != shard}
         now = datetime.now(UTC).isoformat()
+        replaced = dict.fromkeys(manifest["files"].keys() - files.keys(), now)
         for item in staged:
             files[item.target] = {"rows": item.rows, "sha256": item.sha256, "shard": shard, "run_id": run_id,
                                   "committed_at": now}
-        version = manifest["version"] + 1
-        payload = {**manifest, "version": version, "committed_at": now, "files": files}
-        try:
-            create_exclusive(layout.fs, layout.manifest(table, version),
-                             json.dumps(payload, indent=1, sort_keys=True).encode())
-        except FileExistsError:
-            raise RuntimeError(f"{layout.location.uri}: table {table} version {version} was committed by a writer "
-                               f"on another host; writers of one output root must share a host") from None
+        version = _publish(layout, table, {**manifest, "committed_at": now, "files": files,
+                                           "superseded": {**manifest["superseded"], **replaced}})
+        _delete_versions_before(layout, table, version - 1)
 
 
 def manifest_versions(layout: OutputLayout, table: str) -> list[int]:
@@ -103,18 +102,20 @@ def manifest_versions(layout: OutputLayout, table: str) -> list[int]:
 
 def read_manifest(layout: OutputLayout, table: str, version: int | None = None) -> dict:
     """A table's manifest: the latest version unless `version` is given; an empty version 0 before any commit."""
-    if version is None:
+    if version is not None:
+        return _load_manifest(layout, table, version)
+    for _ in range(_READ_ATTEMPTS):
         versions = manifest_versions(layout, table)
         if not versions:
             if exists(layout.fs, layout.legacy_manifest(table)):
                 _refuse(layout.legacy_manifest(table), 1)
-            return {"table": table, "format_version": FORMAT_VERSION, "version": 0, "files": {}}
-        version = versions[-1]
-    path = layout.manifest(table, version)
-    manifest = json.loads(read_bytes(layout.fs, path))
-    if manifest.get("format_version") != FORMAT_VERSION:
-        _refuse(path, manifest.get("format_version"))
-    return manifest
+            return {"table": table, "format_version": FORMAT_VERSION, "version": 0, "files": {}, "superseded": {}}
+        try:
+            return _load_manifest(layout, table, versions[-1])
+        except FileNotFoundError:
+            continue  # two commits deleted the version listed; the versions after it are there
+    raise RuntimeError(f"{layout.manifests(table)}: the latest manifest version was deleted before it could be read, "
+                       f"{_READ_ATTEMPTS} times in a row")
 
 
 def table_files(layout: OutputLayout, table: str) -> list[str]:
@@ -122,27 +123,29 @@ def table_files(layout: OutputLayout, table: str) -> list[str]:
     return [layout.table_file(table, rel) for rel in sorted(read_manifest(layout, table)["files"])]
 
 
-def vacuum(layout: OutputLayout, older_than: timedelta) -> VacuumReport:
-    """Remove what no reader can need any more: manifest versions superseded more than `older_than` ago (the
-    latest always stays), and data files that no remaining version lists and that were written more than
-    `older_than` ago (superseded files, and the orphans of runs killed between writing and committing)."""
-    cutoff = datetime.now(UTC) - older_than
+def vacuum(layout: OutputLayout, older_than: timedelta, sweep_orphans: bool = True) -> VacuumReport:
+    """Remove what no reader can need any more: data files superseded more than `older_than` ago (publishing a
+    version without them in its `superseded` map), manifest versions older than the latest two, and, with
+    `sweep_orphans` (it lists every data file), the files that no manifest names and that were written more than
+    `older_than` ago (the orphans of runs killed between writing and committing)."""
+    now = datetime.now(UTC)
+    cutoff = now - older_than
     manifests_removed = files_removed = 0
     for table in TABLES:
         with host_lock(layout.lock(table)):
-            versions = [read_manifest(layout, table, v) for v in manifest_versions(layout, table)]
-            expired = {old["version"] for old, new in zip(versions, versions[1:])
-                       if datetime.fromisoformat(new["committed_at"]) <= cutoff}
-            listed = {rel for manifest in versions if manifest["version"] not in expired for rel in manifest["files"]}
-            prefix = len(layout.table_dir(table)) + 1
-            for info in list_files(layout.fs, layout.table_dir(table), recursive=True):
-                match = _DATA_NAME.match(info.base_name)
-                if match and info.path[prefix:] not in listed and _written_at(match) <= cutoff:
-                    delete_file(layout.fs, info.path)
-                    files_removed += 1
-            for version in sorted(expired):
-                delete_file(layout.fs, layout.manifest(table, version))
-            manifests_removed += len(expired)
+            manifest = read_manifest(layout, table)
+            superseded = manifest["superseded"]
+            expired = {rel for rel, at in superseded.items() if datetime.fromisoformat(at) <= cutoff}
+            for rel in sorted(expired):
+                delete_file(layout.fs, layout.table_file(table, rel))
+            files_removed += len(expired)
+            if sweep_orphans:
+                files_removed += _sweep_orphans(layout, table, manifest["files"].keys() | superseded.keys(), cutoff)
+            version = manifest["version"]
+            if expired:
+                version = _publish(layout, table, {**manifest, "committed_at": now.isoformat(), "superseded": {
+                    rel: at for rel, at in superseded.items() if rel not in expired}})
+            manifests_removed += _delete_versions_before(layout, table, version - 1)
     return VacuumReport(manifests_removed=manifests_removed, files_removed=files_removed)
 
 
@@ -153,6 +156,46 @@ def ensure_schema_file(layout: OutputLayout, table: str) -> None:
         sink = pa.BufferOutputStream()
         pq.write_table(arrow_schema(table_spec(table).model).empty_table(), sink)
         write_bytes(layout.fs, path, sink.getvalue().to_pybytes())
+
+
+def _publish(layout: OutputLayout, table: str, manifest: dict) -> int:
+    """Write `manifest` as the version after its own; returns the new version."""
+    version = manifest["version"] + 1
+    try:
+        create_exclusive(layout.fs, layout.manifest(table, version),
+                         json.dumps({**manifest, "version": version}, indent=1, sort_keys=True).encode())
+    except FileExistsError:
+        raise RuntimeError(f"{layout.location.uri}: table {table} version {version} was committed by a writer "
+                           f"on another host; writers of one output root must share a host") from None
+    return version
+
+
+def _delete_versions_before(layout: OutputLayout, table: str, version: int) -> int:
+    """Delete the table's manifest versions older than `version` (a reader may still be reading `version`)."""
+    old = [v for v in manifest_versions(layout, table) if v < version]
+    for v in old:
+        delete_file(layout.fs, layout.manifest(table, v))
+    return len(old)
+
+
+def _sweep_orphans(layout: OutputLayout, table: str, named: set[str], cutoff: datetime) -> int:
+    """Delete the table's data files that `named` lacks and whose name says they were written before `cutoff`."""
+    removed = 0
+    prefix = len(layout.table_dir(table)) + 1
+    for info in list_files(layout.fs, layout.table_dir(table), recursive=True):
+        match = _DATA_NAME.match(info.base_name)
+        if match and info.path[prefix:] not in named and _written_at(match) <= cutoff:
+            delete_file(layout.fs, info.path)
+            removed += 1
+    return removed
+
+
+def _load_manifest(layout: OutputLayout, table: str, version: int) -> dict:
+    path = layout.manifest(table, version)
+    manifest = json.loads(read_bytes(layout.fs, path))
+    if manifest.get("format_version") != FORMAT_VERSION:
+        _refuse(path, manifest.get("format_version"))
+    return {"superseded": {}, **manifest}  # versions written before superseded files were recorded
 
 
 def _require_written(layout: OutputLayout, table: str, staged: list[StagedFile]) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +15,8 @@ import pytest
 from schemas.arrow import to_arrow
 from schemas.runs import FailureRow
 from storage.catalog import query, refresh_catalog
-from storage.commits import commit_shard, read_manifest, stage_table, table_files, vacuum
+from storage.commits import (StagedFile, commit_shard, manifest_versions, read_manifest, stage_table, table_files,
+                             vacuum)
 from storage.layout import OutputLayout
 
 
@@ -50,6 +54,44 @@ def test_recommitting_a_shard_replaces_it_and_keeps_other_shards(tmp_path):
     assert len(_on_disk(layout)) == 3  # the superseded file stays for readers of the previous version
     vacuum(layout, older_than=timedelta(0))
     assert _on_disk(layout) == table_files(layout, "failures")  # superseded file removed
+
+
+def test_only_the_two_latest_versions_stay_and_replaced_files_wait_for_their_grace(tmp_path):
+    layout = OutputLayout(tmp_path)
+    for i in range(12):
+        _commit(layout, _failures(i % 3 + 1), f"shard-{i % 2}")
+    assert manifest_versions(layout, "failures") == [11, 12]
+    assert len(read_manifest(layout, "failures")["superseded"]) == 10 and len(_on_disk(layout)) == 12
+    assert vacuum(layout, older_than=timedelta(hours=1)).files_removed == 0  # replaced just now: still readable
+    assert vacuum(layout, older_than=timedelta(0)).files_removed == 10
+    assert _on_disk(layout) == table_files(layout, "failures")
+    assert manifest_versions(layout, "failures") == [12, 13] and read_manifest(layout, "failures")["superseded"] == {}
+
+
+def _backdated(layout, staged: list[StagedFile]) -> list[StagedFile]:
+    """The same written files, renamed as if written in 2020."""
+    moved = []
+    for item in staged:
+        target = re.sub(r"\d{8}T\d{6}Z", "20200101T000000Z", item.target)
+        os.rename(layout.table_file(item.table, item.target), layout.table_file(item.table, target))
+        moved.append(dataclasses.replace(item, target=target))
+    return moved
+
+
+def test_vacuum_keeps_files_by_when_they_were_replaced_and_orphans_by_when_they_were_written(tmp_path):
+    layout = OutputLayout(tmp_path)
+    rows = to_arrow(_failures(1), FailureRow)
+    written_long_ago = _backdated(layout, stage_table(layout, "failures", rows, "shard-a"))
+    commit_shard(layout, "failures", "shard-a", written_long_ago, "r1")
+    _commit(layout, _failures(2), "shard-a")  # replaces it now
+    killed = _backdated(layout, stage_table(layout, "failures", rows, "killed"))  # a run that died long ago
+    writing = stage_table(layout, "failures", rows, "writing")  # a run about to commit
+    assert vacuum(layout, older_than=timedelta(minutes=5), sweep_orphans=False).files_removed == 0
+    assert vacuum(layout, older_than=timedelta(minutes=5)).files_removed == 1
+    on_disk = _on_disk(layout)
+    assert layout.table_file("failures", written_long_ago[0].target) in on_disk
+    assert layout.table_file("failures", writing[0].target) in on_disk
+    assert layout.table_file("failures", killed[0].target) not in on_disk
 
 
 def test_an_empty_commit_clears_the_shard(tmp_path):

@@ -66,7 +66,7 @@ def test_commit_query_recommit_and_vacuum_on_memory(memory_root):
     _commit(layout, 3, "shard-a")
     _commit(layout, 2, "shard-b")
     _commit(layout, 1, "shard-a", run="r2")
-    assert manifest_versions(layout, "failures") == [1, 2, 3]
+    assert manifest_versions(layout, "failures") == [2, 3]  # each commit deletes the versions before the last
     assert all(f.startswith(layout.table_dir("failures")) for f in table_files(layout, "failures"))
     rows = query(layout, "SELECT run_id, count(*) AS n FROM failures GROUP BY 1 ORDER BY 1").to_pylist()
     assert rows == [{"run_id": "r1", "n": 2}, {"run_id": "r2", "n": 1}]
@@ -75,10 +75,10 @@ def test_commit_query_recommit_and_vacuum_on_memory(memory_root):
     assert len(_parts(layout)) == 3
     assert vacuum(layout, older_than=timedelta(hours=1)).files_removed == 0  # within the grace period
     report = vacuum(layout, older_than=timedelta(0))
-    assert (report.manifests_removed, report.files_removed) == (2, 1)
-    assert manifest_versions(layout, "failures") == [3]
+    assert (report.manifests_removed, report.files_removed) == (1, 1)  # version 2, after it published version 4
+    assert manifest_versions(layout, "failures") == [3, 4]
     assert _parts(layout) == table_files(layout, "failures")
-    assert read_manifest(layout, "failures")["version"] == 3
+    assert read_manifest(layout, "failures")["superseded"] == {}
 
 
 def test_artifacts_round_trip_on_memory(memory_root):
