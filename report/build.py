@@ -44,6 +44,8 @@ def build_report(config: ReportConfig) -> ReportSummary:
         plots["answers"] = answer_distributions(data.numeric_answers)
     if data.reject_reasons:
         plots["rejects"] = reason_bars(data.reject_reasons)
+    if data.gate_drops:
+        plots["drops"] = reason_bars(data.gate_drops)
     if data.failure_stages:
         plots["failures"] = reason_bars(data.failure_stages)
     samples = sample_views(data.samples, layout)

@@ -69,6 +69,8 @@ class ReportData:
     scene_extents_m: dict[str, list[float]]
     reject_reasons: Counter
     """(task_type, reason) → rejected candidates."""
+    gate_drops: Counter
+    """(task_type, reason) → candidates dropped by a quality gate, over the shards committed clean."""
     failure_stages: Counter
     """(stage, error_type) → failed inputs."""
     failures: list[Failure]
@@ -87,6 +89,8 @@ def load_report_data(layout: OutputLayout, samples_per_tier: int = 2, failures_l
         scene_extents_m=_by_tier(layout, "SELECT scale, extent_m AS v FROM scenes"),
         reject_reasons=Counter({(r["task_type"], r["reason"]): r["n"] for r in _rows(layout, (
             "SELECT task_type, reason, count(*) AS n FROM rejects GROUP BY ALL"))}),
+        gate_drops=Counter({(r["task_type"], r["reason"]): r["n"] for r in _rows(layout, (
+            "SELECT d.task_type, d.reason, sum(d.n) AS n FROM (SELECT unnest(drops) AS d FROM shards) GROUP BY ALL"))}),
         failure_stages=Counter({(r["stage"], r["error_type"]): r["n"] for r in _rows(layout, (
             "SELECT stage, error_type, count(*) AS n FROM failures GROUP BY ALL"))}),
         failures=[Failure(**r) for r in _rows(layout, "SELECT uri, stage, error_type, message FROM failures "

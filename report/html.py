@@ -51,7 +51,7 @@ padding:0 5px;border-radius:3px}
 
 
 def render_page(data: ReportData, plots: dict[str, str], samples: list[SampleView], generated_at: str) -> str:
-    """The whole page; `plots` maps a plot name (heatmap, answers, scales, rejects, failures) to its SVG."""
+    """The whole page; `plots` maps a plot name (heatmap, answers, scales, drops, rejects, failures) to its SVG."""
     body = "\n".join([
         _header(data, generated_at),
         "<main>",
@@ -62,6 +62,10 @@ def render_page(data: ReportData, plots: dict[str, str], samples: list[SampleVie
                  _plot("answers", plots, "No numeric answers.")),
         _section("Object size and scene extent per tier", "Log axis from millimetres to kilometres. Shaded band: "
                  "the extent range that defines the tier.", _plot("scales", plots)),
+        _section("Dropped by quality gates", "Candidates not emitted because a quality gate failed (near ties, partial "
+                 "views, uncertain scale, …), by task and reason; counted per shard in the shards table, which "
+                 "records shards committed without failures.",
+                 _plot("drops", plots, "No candidate was dropped.")),
         _section("Rejects", "Candidates that failed validation, by task and reason.",
                  _plot("rejects", plots, "No rejects: every generated candidate validated.")),
         _section("Failures", "Inputs that could not be curated, by stage and error.",

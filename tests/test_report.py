@@ -83,9 +83,15 @@ def test_header_totals_and_heatmap_cells_match_the_catalog(page, default_run):
 @pytest.mark.e2e
 def test_plots_and_drawn_sample_frames_are_inline(page, default_run):
     html = page.read_text()
-    for plot in ("heatmap", "answers", "scales"):
+    for plot in ("heatmap", "answers", "scales", "drops"):
         assert re.search(rf'<figure class="plot" id="plot-{plot}"><svg', html), plot
     assert 'id="empty-rejects"' in html and 'id="empty-failures"' in html
+
+    (top,) = query(OutputLayout(default_run.output), (
+        "SELECT d.task_type, d.reason, sum(d.n) AS n FROM (SELECT unnest(drops) AS d FROM shards) "
+        "GROUP BY ALL ORDER BY n DESC, d.task_type, d.reason LIMIT 1")).to_pylist()
+    drops = re.search(r'<figure class="plot" id="plot-drops">.*?</figure>', html, re.S).group(0)
+    assert f"{top['task_type']} · {top['reason']}" in drops and f">{top['n']}<" in drops, top
     assert not re.search(r'(src|href)="(?!data:|#)', html), "the page refers to something outside itself"
 
     layout = OutputLayout(default_run.output)
@@ -133,7 +139,7 @@ def test_the_page_renders_in_headless_chromium_without_errors(page, tmp_path):
     assert not [m for m in check.console if m[0] == "error"] and not check.page_errors, (check.console,
                                                                                         check.page_errors)
     assert check.requests == []
-    assert set(check.plot_sizes) == {"plot-heatmap", "plot-answers", "plot-scales"}
+    assert set(check.plot_sizes) == {"plot-heatmap", "plot-answers", "plot-scales", "plot-drops"}
     assert all(w > 600 and h > 200 for w, h in check.plot_sizes.values()), check.plot_sizes
     assert check.images and all(w > 0 and h > 0 for w, h in check.images)
     assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
