@@ -7,7 +7,6 @@ provenance. A specialist without weights is reported with its reason, never repl
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,11 +66,10 @@ def sfm_spec(config: SfMConfig) -> SpecialistSpec:
 
 
 def specialist_scene_facts(scene: SceneIdentity, rgb: np.ndarray, frames: list[FrameRow],
-                           specialists: TierSpecialists, layout: OutputLayout, hits: Counter,
-                           misses: Counter) -> SceneFacts:
+                           specialists: TierSpecialists, layout: OutputLayout, cache: SpecialistCache) -> SceneFacts:
     """One plain video's keyframes (uint8 [N,H,W,3], rows `frames`) → SceneFacts: depth, tracks and SfM (each
-    cached; `hits`/`misses` count per specialist), SfM scaled to the metric depth (or to size priors when the
-    depth model is relative), then lifted."""
+    through `cache`), SfM scaled to the metric depth (or to size priors when the depth model is relative), then
+    lifted."""
     missing = {key: specialists.unavailable.get(key, "not configured in the specialist profile")
                for key in ("depth", "detection") if key not in specialists.runners}
     if missing:
@@ -80,17 +78,15 @@ def specialist_scene_facts(scene: SceneIdentity, rgb: np.ndarray, frames: list[F
         raise SpecialistsMissing("pose specialist (SfM) is disabled in the specialist profile and the video has no "
                                  "native poses")
     indices = np.array([f.frame_index for f in frames])
-    cache = _CountingCache(SpecialistCache(layout), hits, misses)
     sfm = sfm_spec(specialists.profile.sfm)
-    sfm_arrays = _cached(cache, sfm, scene.video_id, indices, lambda: _reconstruct(rgb, specialists.profile.sfm))
+    sfm_arrays = cache.fetch(sfm, scene.video_id, indices, lambda: _reconstruct(rgb, specialists.profile.sfm))
     if "sfm_error" in sfm_arrays:
         raise SfMError(str(sfm_arrays["sfm_error"]))
     rec = SfMReconstruction.from_arrays(sfm_arrays)
     depth_runner, detection_runner = specialists.runners["depth"], specialists.runners["detection"]
-    depth = _cached(cache, depth_runner.spec, scene.video_id, indices,
-                    lambda: {"depth": depth_runner.depth(rgb)})["depth"]
-    tracks = _tracks_from_arrays(_cached(cache, detection_runner.spec, scene.video_id, indices,
-                                         lambda: _tracks_to_arrays(detection_runner.track(rgb))))
+    depth = cache.fetch(depth_runner.spec, scene.video_id, indices, lambda: {"depth": depth_runner.depth(rgb)})["depth"]
+    tracks = _tracks_from_arrays(cache.fetch(detection_runner.spec, scene.video_id, indices,
+                                             lambda: _tracks_to_arrays(detection_runner.track(rgb))))
     metric = specialists.profile.depth.kind == "metric"
     scale = align_to_depth(rec, depth) if metric else align_to_size_priors(rec, tracks.instance_ids,
                                                                            tracks.categories)
@@ -132,26 +128,6 @@ def _reconstruct(rgb: np.ndarray, config: SfMConfig) -> dict[str, np.ndarray]:
             return reconstruct(rgb, Path(workdir), config).to_arrays()
         except SfMError as err:
             return {"sfm_error": np.array(str(err))}
-
-
-@dataclass
-class _CountingCache:
-    cache: SpecialistCache
-    hits: Counter
-    misses: Counter
-
-
-def _cached(cache: _CountingCache, spec: SpecialistSpec, video_sha256: str, indices: np.ndarray,
-            compute) -> dict[str, np.ndarray]:
-    """The cached arrays of (spec, video) when they were made for the same keyframes, else computed and stored."""
-    arrays = cache.cache.get(spec, video_sha256)
-    if arrays is not None and np.array_equal(arrays.get("frame_indices"), indices):
-        cache.hits[spec.name] += 1
-        return arrays
-    cache.misses[spec.name] += 1
-    arrays = {**compute(), "frame_indices": indices}
-    cache.cache.put(spec, video_sha256, arrays)
-    return arrays
 
 
 def _tracks_to_arrays(tracks: Tracks) -> dict[str, np.ndarray]:

@@ -23,11 +23,12 @@ from schemas.ingest import FrameRow, VideoRow
 from schemas.runs import FailureRow
 from sources import annotated
 from sources.discovery import OutsideDataRootError, VideoItem, inside_root
-from specialists.video_decode import (VideoDecodeError, VideoProbe, decode_frames, frame_files, probe_video,
-                                      sample_keyframes)
+from specialists.cache import SpecialistCache
 from specialists.contract import SpecialistError
 from specialists.scale_alignment import ScaleAlignmentError
 from specialists.sfm import SfMError
+from specialists.video_decode import (VideoDecodeError, VideoProbe, decode_frames, frame_files, probe_video,
+                                      sample_keyframes)
 from storage.artifacts import put_frame, put_mask
 from storage.layout import OutputLayout
 
@@ -60,6 +61,7 @@ def curate_video(item: VideoItem, config: CurateConfig, layout: OutputLayout, ru
                  specialists: Specialists | None = None) -> VideoOutput:
     """A plain video (no annotations) gets its facts from `specialists`; without them it ends at stage `facts`."""
     out = VideoOutput()
+    cache = SpecialistCache(layout)
     video_id = None
     try:
         path = _stage("discover", inside_root, config.data_root, item.path)
@@ -86,8 +88,7 @@ def curate_video(item: VideoItem, config: CurateConfig, layout: OutputLayout, ru
         else:
             scene = SceneIdentity(scene_id=item.scene_id, video_id=video_id, source=item.source, fps=probe.fps,
                                   tier=item.tier)
-            facts = _stage("facts", specialist_scene_facts, scene, rgb, frames, tier_specialists, layout,
-                           out.cache_hits, out.cache_misses)
+            facts = _stage("facts", specialist_scene_facts, scene, rgb, frames, tier_specialists, layout, cache)
         out.add("scenes", [facts.scene])
         out.add("objects", facts.objects)
         out.add("cameras", facts.cameras)
@@ -100,6 +101,7 @@ def curate_video(item: VideoItem, config: CurateConfig, layout: OutputLayout, ru
                                         stage=err.stage, error_type=err.error_type, message=str(err))])
         for table in ("scenes", "objects", "cameras", "qa", "rejects"):
             out.rows.pop(table, None)
+    out.cache_hits, out.cache_misses = cache.hits, cache.misses
     return out
 
 

@@ -69,10 +69,9 @@ class OutputLayout:
         """Content-addressed artifact path: artifacts/<kind>/<ab>/<sha256><suffix>."""
         return f"{self.artifacts}/{kind}/{sha256[:2]}/{sha256}{suffix}"
 
-    def specialist_output(self, name: str, version: str, params_hash: str, video_sha256: str) -> Path:
-        """A cached specialist output (.npz) of one video; a local file (the cache needs a local root)."""
-        return (self.local_root / self.relative(self.artifacts) / "specialists" / name / version / params_hash
-                / f"{video_sha256}.npz")
+    def specialist_output(self, name: str, version: str, params_hash: str, video_sha256: str) -> str:
+        """A cached specialist output (.npz) of one video."""
+        return f"{self.artifacts}/specialists/{name}/{version}/{params_hash}/{video_sha256}.npz"
 
     def path(self, relative: str) -> str:
         """A file named relative to the root (as rows name artifacts)."""
