@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pyarrow.fs import LocalFileSystem
 from pydantic import BaseModel, ConfigDict, Field
 
 from report.data import load_report_data
 from report.html import render_page
 from report.plots import answer_distributions, qa_heatmap, reason_bars, scale_ranges
 from report.samples import sample_views
+from storage.filesystem import write_bytes
 from storage.layout import OutputLayout
 
 
@@ -50,9 +50,6 @@ def build_report(config: ReportConfig) -> ReportSummary:
         plots["failures"] = reason_bars(data.failure_stages)
     samples = sample_views(data.samples, layout)
     page = render_page(data, plots, samples, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
-    config.out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = config.out_path.with_name(f".{config.out_path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, config.out_path)
+    write_bytes(LocalFileSystem(), str(config.out_path.absolute()), page.encode())
     return ReportSummary(out_path=str(config.out_path), n_bytes=len(page.encode()), plots=sorted(plots),
                          n_samples=len(samples), n_qa=data.totals.qa)
