@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import duckdb
+
 from qa_templates.units import length_unit
 from schemas.arrow import from_record
 from schemas.qa import QARow
 from schemas.tiers import UNIT_PER_METRE, UNIT_SYMBOL, DisplayUnit, ScaleTier
-from storage.catalog import query
+from storage.catalog import snapshot
 from storage.commits import read_manifest
 from storage.layout import OutputLayout
 from storage.tables import SHARD_TABLES
@@ -78,24 +80,27 @@ class ReportData:
 
 
 def load_report_data(layout: OutputLayout, samples_per_tier: int = 2, failures_listed: int = 50) -> ReportData:
-    """Everything the page shows; an output root without committed tables is a ReportError."""
+    """Everything the page shows, from one snapshot of the tables; an output root without committed tables is a
+    ReportError."""
     require_tables(layout)
-    return ReportData(
-        root=str(layout.root), totals=_totals(layout),
-        qa_counts={(r["scale"], r["task_type"]): r["n"] for r in _rows(layout, (
-            "SELECT scale, task_type, count(*) AS n FROM qa GROUP BY ALL"))},
-        numeric_answers=_numeric_answers(layout),
-        object_sizes_m=_by_tier(layout, "SELECT scale, list_max(size_lwh) AS v FROM objects"),
-        scene_extents_m=_by_tier(layout, "SELECT scale, extent_m AS v FROM scenes"),
-        reject_reasons=Counter({(r["task_type"], r["reason"]): r["n"] for r in _rows(layout, (
-            "SELECT task_type, reason, count(*) AS n FROM rejects GROUP BY ALL"))}),
-        gate_drops=Counter({(r["task_type"], r["reason"]): r["n"] for r in _rows(layout, (
-            "SELECT d.task_type, d.reason, sum(d.n) AS n FROM (SELECT unnest(drops) AS d FROM shards) GROUP BY ALL"))}),
-        failure_stages=Counter({(r["stage"], r["error_type"]): r["n"] for r in _rows(layout, (
-            "SELECT stage, error_type, count(*) AS n FROM failures GROUP BY ALL"))}),
-        failures=[Failure(**r) for r in _rows(layout, "SELECT uri, stage, error_type, message FROM failures "
-                                                      "ORDER BY stage, uri LIMIT ?", [failures_listed])],
-        samples=_samples(layout, samples_per_tier))
+    with snapshot(layout) as con:
+        return ReportData(
+            root=str(layout.root), totals=_totals(con),
+            qa_counts={(r["scale"], r["task_type"]): r["n"] for r in _rows(con, (
+                "SELECT scale, task_type, count(*) AS n FROM qa GROUP BY ALL"))},
+            numeric_answers=_numeric_answers(con),
+            object_sizes_m=_by_tier(con, "SELECT scale, list_max(size_lwh) AS v FROM objects"),
+            scene_extents_m=_by_tier(con, "SELECT scale, extent_m AS v FROM scenes"),
+            reject_reasons=Counter({(r["task_type"], r["reason"]): r["n"] for r in _rows(con, (
+                "SELECT task_type, reason, count(*) AS n FROM rejects GROUP BY ALL"))}),
+            gate_drops=Counter({(r["task_type"], r["reason"]): r["n"] for r in _rows(con, (
+                "SELECT d.task_type, d.reason, sum(d.n) AS n FROM (SELECT unnest(drops) AS d FROM shards) "
+                "GROUP BY ALL"))}),
+            failure_stages=Counter({(r["stage"], r["error_type"]): r["n"] for r in _rows(con, (
+                "SELECT stage, error_type, count(*) AS n FROM failures GROUP BY ALL"))}),
+            failures=[Failure(**r) for r in _rows(con, "SELECT uri, stage, error_type, message FROM failures "
+                                                       "ORDER BY stage, uri LIMIT ?", [failures_listed])],
+            samples=_samples(con, samples_per_tier))
 
 
 def require_tables(layout: OutputLayout) -> None:
@@ -114,21 +119,21 @@ def tier_value(tier: str, unit: str, value_si: float) -> tuple[float, str]:
     return value_si, UNIT_SYMBOL[display] or display.value
 
 
-def _rows(layout: OutputLayout, sql: str, parameters: list | None = None) -> list[dict]:
-    return query(layout, sql, parameters).to_pylist()
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, parameters: list | None = None) -> list[dict]:
+    return con.sql(sql, params=parameters or None).to_arrow_table().to_pylist()
 
 
-def _totals(layout: OutputLayout) -> Totals:
-    (counts,) = _rows(layout, "SELECT " + ", ".join(f"(SELECT count(*) FROM {t}) AS {t}" for t in (
+def _totals(con: duckdb.DuckDBPyConnection) -> Totals:
+    (counts,) = _rows(con, "SELECT " + ", ".join(f"(SELECT count(*) FROM {t}) AS {t}" for t in (
         "videos", "scenes", "qa", "rejects", "failures")))
-    last = _rows(layout, "SELECT run_id, strftime(finished_at, '%Y-%m-%d %H:%M UTC') AS finished_at, status, wall_s "
+    last = _rows(con, "SELECT run_id, strftime(finished_at, '%Y-%m-%d %H:%M UTC') AS finished_at, status, wall_s "
                          "FROM runs ORDER BY finished_at DESC LIMIT 1")
     return Totals(**counts, last_run=LastRun(**last[0]) if last else None)
 
 
-def _numeric_answers(layout: OutputLayout) -> list[NumericAnswers]:
+def _numeric_answers(con: duckdb.DuckDBPyConnection) -> list[NumericAnswers]:
     groups: dict[tuple[str, str, str, str], list[float]] = {}
-    for r in _rows(layout, "SELECT scale, task_type, answer.unit AS unit, answer.value_si AS value_si FROM qa "
+    for r in _rows(con, "SELECT scale, task_type, answer.unit AS unit, answer.value_si AS value_si FROM qa "
                            "WHERE answer.kind = 'numeric' ORDER BY task_type, scale, value_si"):
         value, unit = tier_value(r["scale"], r["unit"], r["value_si"])
         quantity = "length" if DisplayUnit(r["unit"]) in UNIT_PER_METRE else r["unit"]
@@ -136,16 +141,16 @@ def _numeric_answers(layout: OutputLayout) -> list[NumericAnswers]:
     return [NumericAnswers(*key, values) for key, values in groups.items()]
 
 
-def _by_tier(layout: OutputLayout, sql: str) -> dict[str, list[float]]:
+def _by_tier(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
-    for r in _rows(layout, sql + " ORDER BY v"):
+    for r in _rows(con, sql + " ORDER BY v"):
         out.setdefault(r["scale"], []).append(r["v"])
     return out
 
 
-def _samples(layout: OutputLayout, per_tier: int) -> list[QARow]:
+def _samples(con: duckdb.DuckDBPyConnection, per_tier: int) -> list[QARow]:
     """Up to `per_tier` QA of each tier, of different tasks, those with a visual prompt first (stable choice)."""
-    records = _rows(layout, (
+    records = _rows(con, (
         "WITH ranked AS (SELECT *, row_number() OVER (PARTITION BY scale, task_type "
         "ORDER BY len(visual_prompts) = 0, qa_id) AS task_rank FROM qa) "
         "SELECT * EXCLUDE (task_rank) FROM ranked QUALIFY row_number() OVER (PARTITION BY scale "

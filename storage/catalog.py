@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -40,10 +42,18 @@ def refresh_catalog(layout: OutputLayout) -> Path | None:
     return layout.catalog
 
 
-def query(layout: OutputLayout, sql: str, parameters: list | None = None) -> pa.Table:
-    """Run a query over the tables as committed now; `parameters` bind to `?` placeholders."""
+@contextmanager
+def snapshot(layout: OutputLayout) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB with every table's view over its latest manifest version, read once: all queries on it
+    see the same versions."""
     with duckdb.connect() as con:
         _create_views(layout, con)
+        yield con
+
+
+def query(layout: OutputLayout, sql: str, parameters: list | None = None) -> pa.Table:
+    """Run one query over the tables as committed now; `parameters` bind to `?` placeholders."""
+    with snapshot(layout) as con:
         return con.sql(sql, params=parameters or None).to_arrow_table()
 
 
