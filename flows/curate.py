@@ -17,8 +17,6 @@ quiet_environment()
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from flows.ray_runtime import ray_session  # noqa: E402
@@ -33,8 +31,8 @@ from sources import annotated, video_folder  # noqa: E402
 from sources.discovery import VideoItem  # noqa: E402
 from sources.manifest import VideoManifest  # noqa: E402
 from specialists.runner import SpecialistRunner, actor_runners, unavailable  # noqa: E402
-from storage.catalog import refresh_catalog  # noqa: E402
-from storage.commits import VACUUM_GRACE, commit_shard, stage_table, table_files, vacuum  # noqa: E402
+from storage.catalog import query, refresh_catalog  # noqa: E402
+from storage.commits import VACUUM_GRACE, commit_shard, stage_table, vacuum  # noqa: E402
 from storage.layout import OutputLayout  # noqa: E402
 from storage.tables import SHARD_TABLES  # noqa: E402
 
@@ -272,8 +270,7 @@ def _shards_to_run(shards: Iterable[Shard], config: CurateConfig, committed: dic
 
 def _committed_shards(layout: OutputLayout) -> dict[str, ShardRow]:
     """The `shards` records under the output root, by shard id."""
-    files = table_files(layout, "shards")
-    records = pa.concat_tables([pq.read_table(f, filesystem=layout.fs) for f in files]).to_pylist() if files else []
+    records = query(layout, "SELECT * FROM shards").to_pylist()
     return {row.shard_id: row for row in (from_record(record, ShardRow) for record in records)}
 
 
