@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -32,6 +33,13 @@ def run_curate(data_root: Path, output: Path, *extra: str, env: dict | None = No
                            "--output", str(output), "--num-cpus", "2", *extra],
                           cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})})
     return CurateRun(data_root, output, proc.returncode, proc.stdout, proc.stderr)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import importlib
 import inspect
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from prefect.client.schemas.objects import StateType
 from pydantic import TypeAdapter
 
 from schemas.export import ExportConfig, TierBalance
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 from tests.test_no_network import _is_loopback
 
 PREFECT = Path(sys.executable).with_name("prefect")
@@ -81,12 +80,6 @@ class PrefectServer:
         return proc.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _wait_healthy(api_url: str, server: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + SERVER_START_S
     while time.monotonic() < deadline:
@@ -104,7 +97,7 @@ def _wait_healthy(api_url: str, server: subprocess.Popen, log: Path) -> None:
 def prefect_server(tmp_path) -> Iterator[PrefectServer]:
     """`prefect server start` on 127.0.0.1 with its own home and SQLite database; every Python process it and the
     CLI, worker and flow run start is audited by tests/netguard into `netlog`."""
-    port = _free_port()
+    port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     netlog = tmp_path / "net.jsonl"
     env = {

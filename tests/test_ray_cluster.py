@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 
@@ -17,17 +16,11 @@ from schemas.tiers import ScaleTier
 from sources.synthetic import RenderSettings, generate_scene
 from storage.catalog import query
 from storage.layout import OutputLayout
-from tests.conftest import REPO, run_curate
+from tests.conftest import REPO, free_port, run_curate
 
 pytestmark = pytest.mark.e2e
 
 RAY = REPO / ".venv" / "bin" / "ray"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -37,7 +30,7 @@ def ray_head(tmp_path):
     home.mkdir()
     (home / "ray_bootstrap_config.yaml").write_text("provider:\n  type: local\n")
     env = {**os.environ, **QUIET_ENVIRONMENT, "HOME": str(home)}
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     head = subprocess.Popen([str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
                              f"--port={address.split(':')[1]}", "--num-cpus=2", "--include-dashboard=false",
                              "--disable-usage-stats", f"--object-store-memory={OBJECT_STORE_BYTES}"],
