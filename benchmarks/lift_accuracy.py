@@ -19,7 +19,7 @@ from qa_templates.gates import metric_ready
 from schemas.ingest import FrameRow
 from sources import annotated
 from sources.synthetic import generate_default_dataset
-from specialists.video_decode import probe_video, sample_keyframes
+from sources.video_decode import probe_video, sample_keyframes
 from storage.layout import OutputLayout
 
 

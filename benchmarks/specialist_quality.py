@@ -17,29 +17,30 @@ import argparse
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.specialist_facts import SceneIdentity, lift_sfm_scene
+from pipeline.fill import metric_from_sfm
+from pipeline.scene_facts import build_scene_facts
 from qa_templates.gates import SCALE_UNCERTAIN
 from qa_templates.generate import generate_scene_qa
-from schemas.facts import Provenance
 from schemas.ingest import FrameRow
 from schemas.specialists import SfMConfig
 from schemas.tiers import ScaleTier
-from sources import annotated
+from sources.contract import KeyframePolicy, Modality
+from sources.registry import get_source
 from sources.synthetic import generate_scene
 from sources.synthetic.scene_specs import scene_id_for
 from specialists.scale_alignment import align_to_depth
 from specialists.sfm import SfMError, reconstruct
-from specialists.video_decode import decode_frames, probe_video, sample_keyframes
 from storage.layout import OutputLayout
-from tests.test_ground_truth import GroundTruth
+from tests.ground_truth import GroundTruth
 from training.metrics import mean_relative_accuracy
 
 MEASURED_TASKS = ("absolute_distance", "object_size", "depth_estimation")
-PROVENANCE = Provenance(depth="native:depth.npz", poses="colmap_sfm:benchmark", masks="native:masks.npz")
+
 
 
 def umeyama(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -54,40 +55,38 @@ def umeyama(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, 
 
 
 def measure_scene(item, root: Path, scratch: Path, stride: int, keyframes_cap: int) -> dict:
-    probe = probe_video(item.path)
-    keyframes = sample_keyframes(probe.n_frames, stride, keyframes_cap)
-    native = annotated.load_annotations(root, item.annotations_dir, keyframes, probe.n_frames)
-    rgb = decode_frames(item.path, keyframes)
+    inputs = get_source(item.source).read(root, item, KeyframePolicy(stride, keyframes_cap))
+    truth_poses = inputs.camera_to_world
     start = time.perf_counter()
     try:
-        rec = reconstruct(rgb, Path(tempfile.mkdtemp(dir=scratch)), SfMConfig())
+        rec = reconstruct(inputs.rgb, Path(tempfile.mkdtemp(dir=scratch)), SfMConfig())
     except SfMError as err:
-        return {"tier": native.scene.tier.value, "n": len(keyframes), "registered": 0.0,
+        return {"tier": inputs.tier.value, "n": len(inputs.frame_indices), "registered": 0.0,
                 "sfm_s": time.perf_counter() - start, "error": str(err)}
     sfm_s = time.perf_counter() - start
-    scale = align_to_depth(rec, native.depth_m)
+    scale = align_to_depth(rec, inputs.depth_m)
     ok = rec.registered
-    truth_centres = native.camera_to_world[ok][:, :3, 3]
+    truth_centres = truth_poses[ok][:, :3, 3]
     s, rotation, t = umeyama(rec.camera_to_world[ok][:, :3, 3], truth_centres)
     aligned = (s * rec.camera_to_world[ok][:, :3, 3] @ rotation.T) + t
     centre_error = np.linalg.norm(aligned - truth_centres, axis=1)
     path_length = float(np.linalg.norm(np.diff(truth_centres, axis=0), axis=1).sum())
-    frames = [FrameRow(video_id="bench", scene_id=item.scene_id, frame_index=i, timestamp_s=i / probe.fps,
-                       frame_sha256="-", path="-", width=probe.width, height=probe.height) for i in keyframes]
-    identity = SceneIdentity(scene_id=item.scene_id, video_id="bench", source=item.source, fps=probe.fps,
-                             tier=native.scene.tier)
-    facts = lift_sfm_scene(identity, frames, native.depth_m, native.instance_ids,
-                           {o.instance_id: o.category for o in native.scene.objects}, rec, scale, PROVENANCE,
-                           OutputLayout(scratch / "out"))
+    frames = [FrameRow(video_id="bench", scene_id=item.scene_id, frame_index=i, timestamp_s=ts,
+                       frame_sha256="-", path="-", width=inputs.rgb.shape[2], height=inputs.rgb.shape[1])
+              for i, ts in zip(inputs.frame_indices, inputs.timestamps_s)]
+    without_poses = replace(inputs, camera_to_world=None, intrinsics=None, up=None, provenance={
+        m: p for m, p in inputs.provenance.items() if m not in (Modality.POSES, Modality.INTRINSICS)})
+    filled = metric_from_sfm(without_poses, rec, True, "colmap_sfm:benchmark")
+    facts = build_scene_facts(filled, "bench", frames, OutputLayout(scratch / "out"))
     qa = generate_scene_qa(facts, "bench")
-    truth = GroundTruth(item.annotations_dir)
+    truth = GroundTruth.from_scene_dir(item.annotations_dir)
     mra = defaultdict(list)
     for row in qa.rows:
         record = row.model_dump(mode="json")
         if record["task_type"] in MEASURED_TASKS:
             mra[record["task_type"]].append(mean_relative_accuracy(record["answer"]["value_si"],
                                                                    truth.numeric(record)))
-    return {"tier": native.scene.tier.value, "n": len(keyframes), "registered": float(ok.mean()), "sfm_s": sfm_s,
+    return {"tier": inputs.tier.value, "n": len(inputs.frame_indices), "registered": float(ok.mean()), "sfm_s": sfm_s,
             "centre_error_m": float(np.mean(centre_error)), "centre_error_rel": float(np.mean(centre_error)) /
             max(path_length, 1e-9), "scale_error": abs(scale.scale / s - 1), "scale_mad": scale.relative_mad,
             "reproj_px": rec.mean_reprojection_px, "mra": mra,
@@ -108,7 +107,7 @@ def main() -> None:
             for seed in range(args.scenes_per_tier):
                 generate_scene(tier, seed, root / scene_id_for(tier, seed))
     results = defaultdict(list)
-    for item in annotated.discover(root):
+    for item in get_source("annotated").discover(root):
         result = measure_scene(item, root, scratch, args.keyframe_stride, args.max_keyframes)
         results[result["tier"]].append(result)
         print(f"  {item.scene_id}: {result['n']} keyframes, {result['registered']:.0%} registered, "
@@ -123,7 +122,9 @@ def main() -> None:
         done = [r for r in rows if "error" not in r]
         per_task = {t: [v for r in done for v in r["mra"].get(t, [])] for t in MEASURED_TASKS}
         every = [v for values in per_task.values() for v in values]
-        mean = (lambda key: float(np.mean([r[key] for r in done])) if done else float("nan"))
+
+        def mean(key: str, done=done) -> float:
+            return float(np.mean([r[key] for r in done])) if done else float("nan")
         sfm_s = float(np.mean([r["sfm_s"] for r in rows]))
         per_30 = float(np.mean([r["sfm_s"] * 30 / r["n"] for r in rows]))
         print(f"{tier:14s} {len(rows):6d} {np.mean([r['registered'] for r in rows]):10.0%} "

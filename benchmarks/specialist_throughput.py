@@ -55,7 +55,8 @@ def report(task: str, frames: int, seconds: dict[str, float]) -> None:
     base = frames / seconds["loop"]
     for path, wall in seconds.items():
         rate = frames / wall
-        print(f"{task:10s} {path:8s} {frames:4d} frames {wall:8.2f} s {rate:8.2f} frames/s  ×{rate / base:5.2f} vs loop")
+        print(f"{task:10s} {path:8s} {frames:4d} frames {wall:8.2f} s {rate:8.2f} frames/s  "
+              f"×{rate / base:5.2f} vs loop")
 
 
 def main() -> None:
@@ -87,20 +88,22 @@ def measure(args: argparse.Namespace, depth_weights: Path) -> None:
         print(f"actor start-up (Ray already up, both models loaded): {time.perf_counter() - start:.1f} s")
         depth = DepthSpecialist(depth_config, device=args.device)
         detector = DetectionSpecialist(detector_config, device=args.device)
+        depth.setup()
+        detector.setup()
         params = sum(p.numel() for p in depth.model.model.parameters()) / 1e6
         print(f"device {depth.model.device}; depth model {params:.1f}M params; detector "
               f"{detector_config.weights.name}; in flight {args.in_flight}; best of {args.repeats}")
         report("depth", args.depth_frames, best_of({
-            "loop": lambda: [depth.predict(frame[None]) for frame in depth_frames],
-            "batched": lambda: depth.predict(depth_frames),
-            "actor": lambda: runners["depth"].depth(depth_frames),
+            "loop": lambda: [depth.run(frame[None]) for frame in depth_frames],
+            "batched": lambda: depth.run(depth_frames),
+            "actor": lambda: runners["depth"].run(depth_frames),
         }, args.repeats))
         report("detection", args.detection_frames, best_of({
-            "loop": lambda: link_tracks(detection_frames, [detector.detect(frame[None])[0]
+            "loop": lambda: link_tracks(detection_frames, [detector.process(frame[None])[1][0]
                                                            for frame in detection_frames],
                                         detector_config.tracker, detector.names),
-            "batched": lambda: detector.track(detection_frames),
-            "actor": lambda: runners["detection"].track(detection_frames),
+            "batched": lambda: detector.run(detection_frames),
+            "actor": lambda: runners["detection"].run(detection_frames),
         }, args.repeats))
 
 

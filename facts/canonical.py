@@ -23,5 +23,6 @@ def canonical_from_world(first_camera_to_world: np.ndarray, up_world: np.ndarray
 
 def yaw_in_canonical(canonical: np.ndarray, yaw_world_deg: float) -> float:
     """A world yaw (about up) expressed in the canonical frame, in [-180, 180)."""
-    direction = canonical[:3, :3] @ np.array([np.cos(np.radians(yaw_world_deg)), np.sin(np.radians(yaw_world_deg)), 0.0])
+    yaw = np.radians(yaw_world_deg)
+    direction = canonical[:3, :3] @ np.array([np.cos(yaw), np.sin(yaw), 0.0])
     return float((np.degrees(np.arctan2(direction[1], direction[0])) + 180.0) % 360.0 - 180.0)

@@ -46,10 +46,11 @@ def exact_scene_facts(scene: SceneAnnotation, track: CameraTrack, keyframes: lis
             center=tuple(centre.tolist()), size_lwh=(max(length, width), min(length, width), height),
             yaw_deg=yaw_in_canonical(canonical, yaw), bottom_z=float(centre[2] - height / 2),
             top_z=float(centre[2] + height / 2),
-            height_px=height * track.intrinsics.fy / min(o.median_depth_m for o in observations), n_points=1, n_keyframes_seen=len(observations),
+            height_px=height * track.intrinsics.fy / min(o.median_depth_m for o in observations), n_points=1,
+            n_keyframes_seen=len(observations),
             n_complete_views=len(observations),
             first_seen_frame=observations[0].frame_index, footprint_coverage=1.0, observations=observations,
-            provenance=provenance))
+            provenance=provenance, from_box=True))
     extent = _extent(scene)
     room = next((r for r in scene.regions if r.kind == "room"), None)
     room_fact = None

@@ -126,15 +126,16 @@ def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[in
                        objects=objects, room=room, canonical_from_world=canonical)
 
 
-def camera_facts(scene_id: str, video_id: str, frames: list[FrameRow], keyframes: list[Keyframe],
+def camera_facts(scene_id: str, video_id: str, frames: list[FrameRow], camera_to_world: np.ndarray,
                  intrinsics: Intrinsics, canonical_from_world: np.ndarray) -> list[CameraFact]:
-    """The `cameras` rows of a scene's keyframes (frames and keyframes in the same order), in its canonical frame."""
+    """The `cameras` rows of a scene's keyframes (frames and poses [K, 4, 4] in the same order), in its canonical
+    frame."""
     k = intrinsics
     return [CameraFact(scene_id=scene_id, video_id=video_id, frame_index=f.frame_index, keyframe_rank=rank,
                        timestamp_s=f.timestamp_s, fx=k.fx, fy=k.fy, cx=k.cx, cy=k.cy, width=k.width, height=k.height,
-                       camera_to_canonical=tuple((canonical_from_world @ kf.camera_to_world).ravel().tolist()),
+                       camera_to_canonical=tuple((canonical_from_world @ pose).ravel().tolist()),
                        frame_path=f.path)
-            for rank, (f, kf) in enumerate(zip(frames, keyframes, strict=True))]
+            for rank, (f, pose) in enumerate(zip(frames, camera_to_world, strict=True))]
 
 
 def _point_map(kf: Keyframe, k: Intrinsic, canonical: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -209,7 +210,8 @@ def _object_fact(scene_id: str, instance: int, category: str, tier: ScaleTier, a
         scene_id=scene_id, object_id=f"{scene_id}/{instance}", instance_id=instance, category=category,
         scale=tier, center=(float(cx), float(cy), (bottom + top) / 2),
         size_lwh=(float(length), float(width), top - bottom), yaw_deg=float((yaw + 90.0) % 180.0 - 90.0),
-        bottom_z=bottom, top_z=top, height_px=(top - bottom) * fy / nearest, n_points=int(len(points)), n_keyframes_seen=len(acc.observations),
+        bottom_z=bottom, top_z=top, height_px=(top - bottom) * fy / nearest, n_points=int(len(points)),
+        n_keyframes_seen=len(acc.observations),
         n_complete_views=sum(o.complete for o in acc.observations),
         first_seen_frame=first, footprint_coverage=coverage, observations=acc.observations, provenance=provenance)
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from flows.offline import quiet_environment
+from runtime.offline import quiet_environment
 
 EXIT_OK, EXIT_CRASH, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 """0: every video curated; 3: the run finished but some inputs failed (see `failures`); 1: the run crashed;
@@ -25,14 +25,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _curate(args: argparse.Namespace) -> int:
     from schemas.config import ConfigFileError, load_curate_config  # noqa: PLC0415
-    from storage.filesystem import output_location  # noqa: PLC0415
+    from schemas.paths import output_location  # noqa: PLC0415
 
     output = output_location(args.output) if args.output is not None else None
     flags = {"data_root": args.data_root, "output_root": output, "manifest": args.manifest,
              "generate_default_data": False if args.no_default_data else None, "shard_size": args.shard_size,
              "seed": args.seed, "ray_address": args.ray_address, "ray_num_cpus": args.num_cpus,
              "scenes_per_tier": args.scenes_per_tier, "max_attempts": args.max_attempts,
-             "specialists": args.specialists}
+             "specialists": args.specialists, "source": args.source}
     given = {name: value.absolute() if isinstance(value, Path) else value
              for name, value in flags.items() if value is not None}
     try:
@@ -40,6 +40,14 @@ def _curate(args: argparse.Namespace) -> int:
                                                                   "output_root": DEFAULT_OUTPUT.absolute()})
     except ConfigFileError as err:
         print(f"spacevista curate: invalid configuration: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    from sources.registry import UnknownSourceError, get_source  # noqa: PLC0415
+
+    try:
+        if config.source:
+            get_source(config.source)
+    except UnknownSourceError as err:
+        print(f"spacevista curate: {err}", file=sys.stderr)
         return EXIT_USAGE
     from flows.curate import curate, format_summary  # noqa: PLC0415 (imports Prefect)
     from sources.manifest import ManifestError  # noqa: PLC0415
@@ -191,6 +199,20 @@ def _report(args: argparse.Namespace) -> int:
         False), (ReportError,))
 
 
+def _sources(args: argparse.Namespace) -> int:
+    from sources.contract import Modality  # noqa: PLC0415
+    from sources.registry import load_all_sources  # noqa: PLC0415
+
+    columns = [m.value for m in Modality]
+    print(f"{'source':<14}" + "".join(f"{c:<12}" for c in columns) + "description")
+    for name, source in load_all_sources().items():
+        marks = "".join(f"{'native' if m in source.native else '-':<12}" for m in Modality)
+        print(f"{name:<14}{marks}{source.description}")
+    print("\n'-': filled by a specialist where the profile has one (poses: SfM; depth: a depth model; instances: "
+          "detection + tracking; metric: scale alignment), else the tasks that need it are gated out")
+    return EXIT_OK
+
+
 def _sql(args: argparse.Namespace) -> int:
     import duckdb  # noqa: PLC0415
 
@@ -248,6 +270,9 @@ def _parser() -> argparse.ArgumentParser:
     curate.add_argument("--no-default-data", action="store_true", help="never render the default set")
     curate.add_argument("--specialists", type=Path, default=None,
                         help="a specialist profile YAML: depth, detection and SfM for plain videos (default: none)")
+    curate.add_argument("--source", default=None,
+                        help="read the data root with this source only (see `spacevista sources`); default: detect "
+                             "each dataset layout present and report the source per item")
     curate.add_argument("--ray-address", default=None, help="join an existing Ray cluster instead of a local one")
     curate.add_argument("--num-cpus", type=int, default=None, help="CPUs for the local Ray (default: all)")
     curate.add_argument("--max-attempts", type=int, default=None,
@@ -320,6 +345,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file to write")
     report.add_argument("--samples-per-tier", type=int, default=2)
     report.set_defaults(handler=_report)
+
+    sources = commands.add_parser("sources", help="list the registered sources and the modalities each provides")
+    sources.set_defaults(handler=_sources)
 
     sql = commands.add_parser("sql", help="query the catalog: views videos frames scenes objects cameras qa "
                                           "rejects failures runs benchmark benchmark_scenes eval_runs eval_samples")

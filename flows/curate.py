@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from itertools import chain
 
-from flows.offline import quiet_environment
+from runtime.offline import quiet_environment
 
 quiet_environment()
 
@@ -21,13 +21,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from flows.ray_runtime import ray_session  # noqa: E402
 from pipeline.shard import Shard, ShardResult, curate_shard, plan_shards, shard_fingerprint  # noqa: E402
-from pipeline.specialist_facts import Specialists, TierSpecialists  # noqa: E402
+from pipeline.fill import Specialists, TierSpecialists  # noqa: E402
 from schemas.arrow import from_record, to_arrow  # noqa: E402
 from schemas.config import CurateConfig  # noqa: E402
 from schemas.runs import FailureRow, RunRow, ShardRow  # noqa: E402
 from schemas.specialists import TierProfile, load_profile  # noqa: E402
 from schemas.tiers import ScaleTier  # noqa: E402
-from sources import annotated, video_folder  # noqa: E402
+from sources import registry  # noqa: E402
 from sources.discovery import VideoItem  # noqa: E402
 from sources.manifest import VideoManifest  # noqa: E402
 from specialists.runner import SpecialistRunner, actor_runners, unavailable  # noqa: E402
@@ -100,13 +100,14 @@ def ensure_default_data(config: CurateConfig) -> None:
 
 @task(cache_policy=NO_CACHE)
 def discover_videos(config: CurateConfig) -> Iterable[VideoItem]:
-    """The videos to curate, read lazily as shards are planned: the manifest's rows (the file is checked now), or
-    every annotated scene and plain video under the data root."""
+    """The items to curate, read lazily as shards are planned: the manifest's rows (the file is checked now), or
+    the items of `config.source`, or of every source whose layout is under the data root (sources/registry.py)."""
     if not config.data_root.is_dir():
         raise FileNotFoundError(f"data root {config.data_root} does not exist or is not a directory")
     if config.manifest is not None:
         return VideoManifest(config.data_root / config.manifest, config.data_root)
-    return chain(annotated.discover(config.data_root), video_folder.discover(config.data_root))
+    return chain(registry.discover(config.data_root, config.source))  # a task's returned generator is drained
+
 
 
 VACUUM_EVERY_SHARDS = 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.offline import quiet_environment
+from runtime.offline import quiet_environment
 
 quiet_environment()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.offline import quiet_environment
+from runtime.offline import quiet_environment
 
 quiet_environment()
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from flows.offline import quiet_environment
+from runtime.offline import quiet_environment
 
 OBJECT_STORE_BYTES = 512 * 1024**2
 _BOOTSTRAP = "provider:\n  type: local\n"

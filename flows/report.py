@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.offline import quiet_environment
+from runtime.offline import quiet_environment
 
 quiet_environment()
 

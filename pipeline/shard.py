@@ -11,7 +11,7 @@ from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 
-from pipeline.specialist_facts import Specialists
+from pipeline.fill import Specialists
 from pipeline.video import VideoOutput, curate_video
 from schemas.arrow import to_arrow
 from schemas.config import CurateConfig

@@ -18,6 +18,7 @@ AMBIGUOUS_REFERENCE = "ambiguous_reference"
 NOT_ENOUGH_OBJECTS = "not_enough_objects"
 NO_VALID_PLAN = "no_valid_plan"
 SCALE_UNCERTAIN = "scale_uncertain"
+NON_METRIC_SOURCE = "non_metric_source"
 
 METRIC_POWER = {TaskType.ABSOLUTE_DISTANCE: 1, TaskType.OBJECT_SIZE: 1, TaskType.DEPTH_ESTIMATION: 1,
                 TaskType.AREA_ESTIMATION: 2, TaskType.ROOM_SIZE: 3}
@@ -68,9 +69,9 @@ def seen_enough(obj: ObjectFact) -> Drop | None:
 
 
 def metric_ready(obj: ObjectFact) -> Drop | None:
-    """Gate for questions about an object's size or centre: seen often enough, at least once whole (not cut or
-    hidden), and its footprint pinned down by complete views."""
-    if (drop := seen_enough(obj)) is not None:
+    """Gate for questions about an object's size or centre: seen often enough, and, where its box was lifted from
+    points, at least once whole (not cut or hidden) with its footprint pinned down by complete views."""
+    if (drop := seen_enough(obj)) is not None or obj.from_box:
         return drop
     if obj.n_complete_views < 1 or obj.footprint_coverage < GATES.min_footprint_coverage:
         return Drop(PARTIALLY_OBSERVED, f"{obj.object_id} footprint coverage {obj.footprint_coverage:.2f}")
@@ -86,8 +87,12 @@ def height_resolved(obj: ObjectFact) -> Drop | None:
 
 def scale_trusted(scene: SceneFact, task: TaskType) -> Drop | None:
     """Gate for a whole metric task on a scene whose scale was estimated: its spread, raised to the task's power
-    of length, must stay within what MRA tolerates. Native (metric) scenes always pass."""
+    of length, must stay within what MRA tolerates. Native (metric) scenes always pass; a scene left in its
+    source's own units (no metric structure to scale it by) never does."""
     power = METRIC_POWER.get(task, 0)
+    if power and not scene.metric:
+        return Drop(NON_METRIC_SOURCE, f"{scene.scene_id}: {scene.source} poses are not metric and nothing "
+                                       f"put them to scale")
     if scene.scale_relative_mad is None or power * scene.scale_relative_mad <= GATES.max_scale_error:
         return None
     return Drop(SCALE_UNCERTAIN, f"{scene.scene_id}: {scene.scale_method} scale spread "

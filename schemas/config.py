@@ -8,9 +8,8 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from schemas.paths import OutsideDataRootError, inside_root, is_uri, output_location
 from schemas.specialists import load_profile
-from sources.discovery import OutsideDataRootError, inside_root
-from storage.filesystem import is_uri, output_location
 
 INPUT_PATH_FIELDS = ("manifest",)
 """Configuration paths that are inputs: each must lie inside the data root (symlinks followed)."""
@@ -42,6 +41,9 @@ class CurateConfig(BaseModel):
     manifest: Path | None = Field(
         default=None, description="a JSONL, CSV or Parquet list of the videos to curate (sources/manifest.py), "
                                   "inside data_root (a relative path is taken from it); None walks data_root")
+    source: str | None = Field(
+        default=None, description="read data_root with this registered source only (`spacevista sources` lists "
+                                  "them); None detects every source whose layout is present, per item")
     max_attempts: int = Field(
         default=2, ge=1, le=10, description="tries of a video (and of a Ray task) before an unexpected error or a "
                                             "dead worker quarantines it; bad input is never retried")

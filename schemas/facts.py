@@ -84,6 +84,8 @@ class ObjectFact(_Row):
                                       "the top face across it, or two adjacent side faces along their length")
     observations: list[ObjectObservation]
     provenance: Provenance
+    from_box: bool = Field(default=False, description="size, centre and yaw are an annotated 3D box's (exact, "
+                                                      "whatever was seen of it), not lifted from points")
 
 
 class RoomFact(_Row):
@@ -111,6 +113,8 @@ class SceneFact(_Row):
     fps: float = Field(gt=0)
     room: RoomFact | None = None
     provenance: Provenance
+    metric: bool = Field(default=True, description="False for a source in its own (SfM) units that nothing put "
+                                                   "to scale: its metric tasks are gated out")
     scale_method: Literal["depth_ratio", "size_prior"] | None = Field(
         default=None, description="how up-to-scale SfM poses were made metric; None for native (metric) poses")
     scale_m_per_unit: float | None = Field(default=None, gt=0, description="metres per SfM unit")

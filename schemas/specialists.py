@@ -27,6 +27,7 @@ def _resolve(path: Path | None, info: ValidationInfo) -> Path | None:
 
 
 class DepthModelConfig(_Config):
+    model: str = Field(default="depth_anything", description="the registered depth specialist (specialists/)")
     weights: Path = Field(description="a local Hugging Face directory of a DepthAnythingForDepthEstimation model")
     kind: Literal["metric", "relative"] = Field(description="metric: output in metres; relative: affine-invariant "
                                                             "inverse depth")
@@ -56,6 +57,7 @@ class DepthModelConfig(_Config):
 
 
 class DetectorConfig(_Config):
+    model: str = Field(default="yolo", description="the registered detection + tracking specialist (specialists/)")
     weights: Path = Field(description="an ultralytics .pt file, or an ultralytics model yaml (random init, tests)")
     classes: list[str] | None = Field(
         default=None, description="open-vocabulary prompts where the model supports set_classes; for a closed-set "

@@ -1,4 +1,10 @@
-"""Adapter for the annotated scene layout (schemas/annotations.py): video or frames + depth + masks + poses."""
+"""Source for the annotated scene layout (schemas/annotations.py): video or frames + depth + masks + poses.
+
+The synthetic generator writes this layout. Its scene.json boxes are the generator's exact truth, kept for the
+benchmark and for checking answers; facts are lifted from the native depth and masks like any RGB-D source's, so
+this source does not offer boxes. Intrinsics follow the project's convention: pixel (u, v) has its centre at
+(u + 0.5, v + 0.5).
+"""
 
 from __future__ import annotations
 
@@ -12,14 +18,17 @@ from pydantic import ValidationError
 
 from schemas.annotations import (CAMERAS_FILE, DEPTH_FILE, FRAMES_DIR, MASKS_FILE, SCENE_FILE, VIDEO_FILE, CameraTrack,
                                  SceneAnnotation)
-from sources.discovery import VideoItem, inside_root
+from schemas.paths import inside_root
+from sources.contract import KeyframePolicy, Modality, SceneInputs, Source, SourceError, register_source
+from sources.discovery import VideoItem
+from sources.video_decode import decode_frames, frame_files, probe_video
 
 SOURCE = "annotated"
 DEPTH_UNIT_IN_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 ROTATION_TOLERANCE = 1e-3
 
 
-class AnnotationError(ValueError):
+class AnnotationError(SourceError):
     """Annotations that are missing or inconsistent; the message names the file and the problem."""
 
 
@@ -32,6 +41,54 @@ class NativeAnnotations:
     depth_m: np.ndarray  # [K, H, W] float32
     instance_ids: np.ndarray  # [K, H, W] uint16
     camera_to_world: np.ndarray  # [K, 4, 4]
+
+
+@register_source
+class AnnotatedSource(Source):
+    name = SOURCE
+    native = frozenset({Modality.INTRINSICS, Modality.POSES, Modality.DEPTH, Modality.INSTANCES,
+                        Modality.CATEGORIES, Modality.GRAVITY, Modality.METRIC})
+    description = "SpaceVista's annotated layout (scene.json, cameras.json, depth.npz, masks.npz beside a video)"
+
+    def detect(self, root: Path) -> bool:
+        return next(root.rglob(SCENE_FILE), None) is not None
+
+    def discover(self, root: Path) -> Iterator[VideoItem]:
+        return discover(root)
+
+    def read(self, root: Path, item: VideoItem, policy: KeyframePolicy) -> SceneInputs:
+        scene_dir = item.annotations_dir
+        path = inside_root(root, item.path)
+        probe = probe_video(path, frame_rate(root, scene_dir) if path.is_dir() else None)
+        keyframes = policy.select(probe.n_frames)
+        native = load_annotations(root, scene_dir, keyframes, probe.n_frames)
+        rgb = decode_frames(path, keyframes)
+        if rgb.shape[1:3] != native.depth_m.shape[1:]:
+            raise AnnotationError(f"{path}: frames are {rgb.shape[1:3]}, depth and masks are "
+                                  f"{native.depth_m.shape[1:]}")
+        k = native.track.intrinsics
+        where = f"native:{SOURCE}"
+        return SceneInputs(
+            scene_id=item.scene_id, source=native.scene.source, frame_indices=keyframes,
+            timestamps_s=[i / probe.fps for i in keyframes], rgb=rgb, fps=probe.fps, n_frames=probe.n_frames,
+            content=frame_files(path) if path.is_dir() else [path], tier=native.scene.tier or item.tier,
+            intrinsics=k, camera_to_world=native.camera_to_world, depth_m=native.depth_m,
+            instance_ids=native.instance_ids, categories=_categories(native.scene, scene_dir / SCENE_FILE),
+            up=np.asarray(native.scene.up, dtype=float),
+            provenance={Modality.INTRINSICS: f"{where}/{CAMERAS_FILE}", Modality.POSES: f"{where}/{CAMERAS_FILE}",
+                        Modality.DEPTH: f"{where}/{DEPTH_FILE}", Modality.INSTANCES: f"{where}/{MASKS_FILE}",
+                        Modality.CATEGORIES: f"{where}/{SCENE_FILE}", Modality.GRAVITY: f"{where}/{SCENE_FILE}",
+                        Modality.METRIC: f"{where}/{CAMERAS_FILE}"})
+
+
+def _categories(scene: SceneAnnotation, where: Path) -> dict[int, str]:
+    """Instance id → category; an id listed twice is refused (it would silently pick one)."""
+    categories: dict[int, str] = {}
+    for obj in scene.objects:
+        if obj.instance_id in categories:
+            raise AnnotationError(f"{where}: objects: instance_id {obj.instance_id} is listed twice")
+        categories[obj.instance_id] = obj.category
+    return categories
 
 
 def discover(root: Path) -> Iterator[VideoItem]:

@@ -1,4 +1,4 @@
-"""What a source adapter yields, and the data-root check every input path goes through."""
+"""What a source's discovery yields: one item to curate."""
 
 from __future__ import annotations
 
@@ -6,10 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.tiers import ScaleTier
-
-
-class OutsideDataRootError(ValueError):
-    """An input path (after resolving symlinks) lies outside the configured data root."""
 
 
 @dataclass(frozen=True)
@@ -24,9 +20,7 @@ class VideoItem:
     tier: ScaleTier | None = None  # when the source states it (a manifest row, a tier-named folder)
 
 
-def inside_root(root: Path, path: Path) -> Path:
-    """`path` resolved (symlinks followed); raises OutsideDataRootError when it escapes `root`."""
-    resolved, base = path.resolve(), root.resolve()
-    if not resolved.is_relative_to(base):
-        raise OutsideDataRootError(f"{path} resolves to {resolved}, outside the data root {base}")
-    return resolved
+def tier_hint(uri: str) -> ScaleTier | None:
+    """The tier named by the nearest enclosing folder of a data-root-relative posix path, if any."""
+    tiers = {tier.value: tier for tier in ScaleTier}
+    return next((tiers[part] for part in reversed(uri.split("/")[:-1]) if part in tiers), None)

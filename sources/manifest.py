@@ -20,9 +20,10 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.config import validation_problems
+from schemas.paths import OutsideDataRootError, inside_root
 from schemas.tiers import ScaleTier
-from sources import annotated, video_folder
-from sources.discovery import OutsideDataRootError, VideoItem, inside_root
+from sources import annotated, registry, video_folder
+from sources.discovery import VideoItem, tier_hint
 
 FORMATS = (".jsonl", ".csv", ".parquet")
 PARQUET_BATCH_ROWS = 4096
@@ -46,6 +47,9 @@ class ManifestRow(BaseModel):
     tier: ScaleTier | None = Field(default=None, description="the scale tier, when the source knows it")
     annotations_dir: str | None = Field(default=None, min_length=1, max_length=4096, pattern=r"^[^\x00]+$",
                                         description="an annotated scene folder (schemas/annotations.py)")
+    source: str | None = Field(default=None, min_length=1, max_length=64,
+                               description="a registered source (`spacevista sources`): the uri is then one of its "
+                                           "items, as its discovery names it (a scene folder, or its own key)")
 
 
 FIELDS = tuple(ManifestRow.model_fields)
@@ -76,6 +80,7 @@ class VideoManifest:
         if not self.path.is_file():
             raise ManifestError(f"{path}: manifest not found")
         self.rejected: list[RejectedRow] = []
+        self._items: dict[str, dict[str, VideoItem]] = {}  # per named source: its items by uri and by path
         self._records = {".jsonl": _jsonl_records, ".csv": _csv_records, ".parquet": _parquet_records}[
             path.suffix.lower()]
         next(self._records(self.path), None)  # a header or file-level problem surfaces now, not mid-run
@@ -85,7 +90,8 @@ class VideoManifest:
         seen: set[str] = set()
         for position, record in self._records(self.path):
             try:
-                item = video_item(self.root, _row(record))
+                row = _row(record)
+                item = self._source_item(row) if row.source else video_item(self.root, row)
                 if item.uri in seen:
                     raise ValueError(f"{item.uri} is listed more than once")
             except ValueError as err:
@@ -96,6 +102,24 @@ class VideoManifest:
             yield item
 
 
+    def _source_item(self, row: ManifestRow) -> VideoItem:
+        """The item of `row.source` that the row's uri names (its discovery runs once per manifest read)."""
+        if row.source not in self._items:
+            source = registry.get_source(row.source)
+            index: dict[str, VideoItem] = {}
+            for item in source.discover(self.root):
+                index[item.uri] = item
+                index.setdefault((item.annotations_dir or item.path).resolve().as_posix(), item)
+            self._items[row.source] = index
+        index = self._items[row.source]
+        key = row.uri if row.uri in index else _checked_path(self.root, Path(row.uri), "uri").as_posix()
+        if key not in index:
+            raise ValueError(f"uri: {row.uri} is not an item of source {row.source!r} under {self.root}")
+        item = index[key]
+        return VideoItem(uri=item.uri, path=item.path, source=item.source, scene_id=row.scene_id or item.scene_id,
+                         annotations_dir=item.annotations_dir, tier=row.tier or item.tier)
+
+
 def video_item(root: Path, row: ManifestRow) -> VideoItem:
     """The VideoItem a row describes; every path is resolved (symlinks followed) and must lie inside `root` (a
     resolved data root)."""
@@ -104,7 +128,7 @@ def video_item(root: Path, row: ManifestRow) -> VideoItem:
     if row.annotations_dir is None:
         return VideoItem(uri=uri, path=path, source=video_folder.SOURCE,
                          scene_id=row.scene_id or video_folder.scene_id_for(uri),
-                         tier=row.tier or video_folder.tier_hint(uri))
+                         tier=row.tier or tier_hint(uri))
     scene_dir = _checked_path(root, Path(row.annotations_dir), "annotations_dir")
     return VideoItem(uri=uri, path=path, source=annotated.SOURCE, scene_id=row.scene_id or scene_dir.name,
                      annotations_dir=scene_dir, tier=row.tier)

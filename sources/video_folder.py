@@ -11,11 +11,36 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from schemas.annotations import SCENE_FILE
-from schemas.tiers import ScaleTier
-from sources.discovery import VideoItem
+from schemas.paths import inside_root
+from sources.contract import KeyframePolicy, SceneInputs, Source, register_source
+from sources.discovery import VideoItem, tier_hint
+from sources.video_decode import decode_frames, probe_video
 
 SOURCE = "video_folder"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
+
+
+@register_source
+class VideoFolderSource(Source):
+    """Frames only: every modality comes from specialists (poses from SfM, depth, detection + tracking)."""
+
+    name = SOURCE
+    native = frozenset()
+    description = "plain video files (.mp4, .mov, .mkv, .avi, .webm) in any folder; a tier-named folder hints the tier"
+
+    def detect(self, root: Path) -> bool:
+        return True  # any folder may hold videos; it claims only what no earlier source claimed
+
+    def discover(self, root: Path) -> Iterator[VideoItem]:
+        return discover(root)
+
+    def read(self, root: Path, item: VideoItem, policy: KeyframePolicy) -> SceneInputs:
+        path = inside_root(root, item.path)
+        probe = probe_video(path)
+        keyframes = policy.select(probe.n_frames)
+        return SceneInputs(scene_id=item.scene_id, source=SOURCE, frame_indices=keyframes,
+                           timestamps_s=[i / probe.fps for i in keyframes], rgb=decode_frames(path, keyframes),
+                           fps=probe.fps, n_frames=probe.n_frames, content=[path], tier=item.tier)
 
 
 def discover(root: Path) -> Iterator[VideoItem]:
@@ -30,9 +55,3 @@ def discover(root: Path) -> Iterator[VideoItem]:
 def scene_id_for(uri: str) -> str:
     """A plain video's scene id: its path under the data root without the suffix, folders joined by '__'."""
     return uri.rsplit(".", 1)[0].replace("/", "__")
-
-
-def tier_hint(uri: str) -> ScaleTier | None:
-    """The tier named by the nearest enclosing folder of a data-root-relative posix path, if any."""
-    tiers = {tier.value: tier for tier in ScaleTier}
-    return next((tiers[part] for part in reversed(uri.split("/")[:-1]) if part in tiers), None)

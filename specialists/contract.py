@@ -1,12 +1,21 @@
-"""What every specialist declares: name, version (model id + weights hash), parameters and resource needs."""
+"""The Specialist contract: a model-backed producer of one modality (its role), registered by (role, name).
+
+A specialist is constructed from its profile entry cheaply (its spec hashes the weights; nothing is loaded), so the
+caller can hold it; `setup` loads the model(s) once where it runs (in-process or in a Ray actor); `process` is the
+batched, model-bound step; `finish` the sequential per-video step on the caller's side (temporal fusion, track
+linking). Its resources are data on its spec (`num_gpus`, `batch_size`). One generic runner (specialists/runner.py)
+runs any specialist either way. Every spec also declares name, version (model id + weights hash) and parameters.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -83,3 +92,51 @@ def check_frames(frames: np.ndarray, specialist: str) -> np.ndarray:
 def batches(frames: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Consecutive slices of at most `batch_size` frames."""
     return [frames[start:start + batch_size] for start in range(0, len(frames), batch_size)]
+
+
+class Specialist(ABC):
+    """One model of one role. Subclasses set `role` and `name`, build `spec` in `__init__(config)` without loading
+    anything, and register with `@register_specialist`."""
+
+    role: ClassVar[str]
+    name: ClassVar[str]
+    spec: SpecialistSpec
+
+    @abstractmethod
+    def setup(self) -> None:
+        """Load the model(s); a second call does nothing."""
+
+    @abstractmethod
+    def process(self, batch: np.ndarray) -> Any:
+        """One batch of RGB uint8 frames through the model: plain data the caller's `finish` takes."""
+
+    @abstractmethod
+    def finish(self, frames: np.ndarray, outputs: list[Any]) -> Any:
+        """One video's result from its frames and its batches' outputs, in order (runs where the caller is)."""
+
+    def run(self, frames: np.ndarray) -> Any:
+        """One video's keyframes, in-process."""
+        frames = check_frames(frames, self.name)
+        self.setup()
+        return self.finish(frames, [self.process(batch) for batch in batches(frames, self.spec.batch_size)])
+
+
+_SPECIALISTS: dict[tuple[str, str], type[Specialist]] = {}
+
+
+def register_specialist(cls: type[Specialist]) -> type[Specialist]:
+    """Class decorator: register a specialist under (role, name); a second one of that key is refused."""
+    key = (cls.role, cls.name)
+    if key in _SPECIALISTS:
+        raise ValueError(f"specialist {cls.name!r} for role {cls.role!r} is already registered by "
+                         f"{_SPECIALISTS[key].__name__}")
+    _SPECIALISTS[key] = cls
+    return cls
+
+
+def specialist_class(role: str, name: str) -> type[Specialist]:
+    """The registered specialist `name` of `role`, or SpecialistUnavailable listing those there are."""
+    if (role, name) not in _SPECIALISTS:
+        known = sorted(n for r, n in _SPECIALISTS if r == role)
+        raise SpecialistUnavailable(f"no {role} specialist named {name!r} is registered (registered: {known})")
+    return _SPECIALISTS[(role, name)]

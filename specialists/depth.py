@@ -10,17 +10,20 @@ relative model's, while its level comes from M. Without a reference model the pe
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 
-from flows.offline import quiet_environment
+from runtime.offline import quiet_environment
 from schemas.specialists import DepthModelConfig
 from specialists.contract import (
+    Specialist,
     SpecialistError,
     SpecialistSpec,
     SpecialistUnavailable,
-    batches,
     check_frames,
+    register_specialist,
     require_weights,
     weights_sha256,
 )
@@ -60,7 +63,6 @@ class _DepthModel:
         self.device, self.input_size = device, input_size
         self.mean = torch.tensor(processor.image_mean, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(processor.image_std, device=device).view(1, 3, 1, 1)
-        self.kind = self.model.config.depth_estimation_type
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         import torch  # noqa: PLC0415
@@ -83,49 +85,68 @@ class _DepthModel:
         return (max(14, round(height * scale / 14) * 14), max(14, round(width * scale / 14) * 14))
 
 
-class DepthSpecialist:
+@register_specialist
+class DepthSpecialist(Specialist):
     """Per-frame depth for one video's keyframes; metres when the configured model is metric."""
 
+    role = "depth"
+    name = NAME
+
     def __init__(self, config: DepthModelConfig, device: str | None = None):
-        device = _device(device)
-        self.config = config
+        self.config, self.device = config, device
         self.metric = config.kind == "metric"
-        self.model = _DepthModel(config.weights, config.input_size, device)
-        if self.model.kind != config.kind:
-            raise ValueError(f"{NAME}: the profile says kind={config.kind!r} but {config.weights} is a "
-                             f"{self.model.kind!r} Depth Anything model")
-        self.reference = None
+        _check_kind(config.weights, config.kind)
         weights_hash = weights_sha256(config.weights)
         params: dict[str, object] = {"kind": config.kind, "input_size": config.input_size,
                                      "max_depth_m": config.max_depth_m}
         if config.temporal_reference is not None:
-            self.reference = _DepthModel(config.temporal_reference, config.input_size, device)
-            if self.reference.kind != "relative":
-                raise ValueError(f"{NAME}: temporal_reference {config.temporal_reference} must be a relative "
-                                 f"Depth Anything model, it is {self.reference.kind!r}")
+            _check_kind(config.temporal_reference, "relative", "temporal_reference ")
             reference_hash = weights_sha256(config.temporal_reference)
             weights_hash = _combined_hash(weights_hash, reference_hash)
             params.update(temporal_reference=f"{config.temporal_reference.name}@{reference_hash[:12]}",
                           temporal_lambda=config.temporal_lambda)
         self.spec = SpecialistSpec.create(NAME, config.weights.name, weights_hash, params,
                                           num_gpus=config.num_gpus, batch_size=config.batch_size)
+        self.model: _DepthModel | None = None
+        self.reference: _DepthModel | None = None
 
-    def infer(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+    def setup(self) -> None:
+        if self.model is not None:
+            return
+        device = _device(self.device)
+        self.model = _DepthModel(self.config.weights, self.config.input_size, device)
+        if self.config.temporal_reference is not None:
+            self.reference = _DepthModel(self.config.temporal_reference, self.config.input_size, device)
+
+    def process(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """One batch through the model(s): {"depth": per-frame depth, "reference": relative depth (when fused)}."""
-        frames = check_frames(frames, NAME)
-        depth = self.model(frames)
+        batch = check_frames(batch, NAME)
+        self.setup()
+        depth = self.model(batch)
         if self.config.max_depth_m is not None:
             depth = np.minimum(depth, np.float32(self.config.max_depth_m))
         arrays = {"depth": depth}
         if self.reference is not None:
-            arrays["reference"] = self.reference(frames)
+            arrays["reference"] = self.reference(batch)
         return arrays
 
-    def predict(self, frames: np.ndarray) -> np.ndarray:
-        """uint8 [N, H, W, 3] → float32 [N, H, W], in batches of spec.batch_size; metres if metric."""
-        frames = check_frames(frames, NAME)
-        outputs = [self.infer(batch) for batch in batches(frames, self.spec.batch_size)]
+    def finish(self, frames: np.ndarray, outputs: list[dict[str, np.ndarray]]) -> np.ndarray:
+        """float32 [N, H, W] in frame order, metres if metric: fused over time when the outputs carry a relative
+        reference, else the per-frame depth."""
         return clip_depth(outputs, self.config.temporal_lambda)
+
+
+def _check_kind(weights: Path, kind: str, what: str = "") -> None:
+    """The directory's own config must say the model is of `kind` (read without loading the weights)."""
+    require_weights(NAME, weights, _HOW)
+    try:
+        found = json.loads((weights / "config.json").read_text()).get("depth_estimation_type", "relative")
+    except (OSError, ValueError) as err:
+        raise SpecialistUnavailable(f"{NAME}: {weights} is not a loadable Depth Anything directory "
+                                    f"({str(err).splitlines()[0]}); {_HOW}") from None
+    if found != kind:
+        raise ValueError(f"{NAME}: the profile says {what}kind={kind!r} but {weights} is a {found!r} Depth Anything "
+                         f"model")
 
 
 def clip_depth(outputs: list[dict[str, np.ndarray]], temporal_lambda: float) -> np.ndarray:

@@ -16,9 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from flows.offline import quiet_environment
+from runtime.offline import quiet_environment
 from schemas.specialists import DetectorConfig
-from specialists.contract import SpecialistSpec, batches, check_frames, require_weights, weights_sha256
+from specialists.contract import (
+    Specialist,
+    SpecialistSpec,
+    check_frames,
+    register_specialist,
+    require_weights,
+    weights_sha256,
+)
 
 NAME = "yolo"
 _HOW = ("set `detector.weights` in the specialist profile to a local ultralytics .pt file (or a shipped model "
@@ -51,44 +58,56 @@ def ultralytics_environment() -> None:
     config_dir.mkdir(parents=True, exist_ok=True)
 
 
-class DetectionSpecialist:
-    """One ultralytics model, loaded once; `detect` takes a batch, `track` one whole video."""
+@register_specialist
+class DetectionSpecialist(Specialist):
+    """One ultralytics model; `process` detects in a batch, `finish` links one whole video's detections."""
+
+    role = "detection"
+    name = NAME
 
     def __init__(self, config: DetectorConfig, device: str | None = None):
-        ultralytics_environment()
-        import torch  # noqa: PLC0415
-        from ultralytics import YOLO  # noqa: PLC0415
-
         weights = require_weights(NAME, config.weights, _HOW)
-        self.config = config
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = YOLO(str(weights))
-        self.keep_class_ids: list[int] | None = None
-        if config.classes and callable(getattr(self.model, "set_classes", None)):
-            self.model.set_classes(config.classes)
-        elif config.classes:
-            self.keep_class_ids = _class_ids(self.model.names, config.classes, weights)
-        self.names: dict[int, str] = dict(self.model.names)
+        self.config, self.device = config, device
         self.spec = SpecialistSpec.create(
             NAME, weights.name, weights_sha256(weights),
             {"classes": config.classes, "confidence": config.confidence, "tracker": config.tracker,
              "image_size": config.image_size}, num_gpus=config.num_gpus, batch_size=config.batch_size)
+        self.model = None
+        self.keep_class_ids: list[int] | None = None
+        self.names: dict[int, str] = {}
 
-    def detect(self, frames: np.ndarray) -> list[FrameDetections]:
-        """One batch of RGB frames → their detections (ultralytics wants BGR)."""
-        frames = check_frames(frames, NAME)
-        results = self.model.predict([np.ascontiguousarray(frame[..., ::-1]) for frame in frames],
+    def setup(self) -> None:
+        """Load the model; closed-set class names the profile asks for that it cannot detect are a ValueError."""
+        if self.model is not None:
+            return
+        ultralytics_environment()
+        import torch  # noqa: PLC0415
+        from ultralytics import YOLO  # noqa: PLC0415
+
+        self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model = YOLO(str(self.config.weights))
+        if self.config.classes and callable(getattr(model, "set_classes", None)):
+            model.set_classes(self.config.classes)
+        elif self.config.classes:
+            self.keep_class_ids = _class_ids(model.names, self.config.classes, self.config.weights)
+        self.names = dict(model.names)
+        self.model = model
+
+    def process(self, batch: np.ndarray) -> tuple[dict[int, str], list[FrameDetections]]:
+        """One batch of RGB frames → the model's class names and the frames' detections (ultralytics wants BGR)."""
+        batch = check_frames(batch, NAME)
+        self.setup()
+        results = self.model.predict([np.ascontiguousarray(frame[..., ::-1]) for frame in batch],
                                      conf=self.config.confidence, imgsz=self.config.image_size,
                                      classes=self.keep_class_ids, device=self.device,
                                      quantize="fp16" if self.device.startswith("cuda") else None,
                                      retina_masks=True, verbose=False)
-        return [_frame_detections(result) for result in results]
+        return self.names, [_frame_detections(result) for result in results]
 
-    def track(self, frames: np.ndarray) -> Tracks:
-        """One video's keyframes in order → tracks (the tracker starts afresh for every call)."""
-        frames = check_frames(frames, NAME)
-        detections = [found for batch in batches(frames, self.spec.batch_size) for found in self.detect(batch)]
-        return link_tracks(frames, detections, self.config.tracker, self.names)
+    def finish(self, frames: np.ndarray, outputs: list[tuple[dict[int, str], list[FrameDetections]]]) -> Tracks:
+        """One video's keyframes in order → tracks (a fresh tracker for every video)."""
+        names = outputs[0][0] if outputs else {}
+        return link_tracks(frames, [found for _, batch in outputs for found in batch], self.config.tracker, names)
 
 
 def link_tracks(frames: np.ndarray, detections: list[FrameDetections], tracker: str,

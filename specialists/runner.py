@@ -1,86 +1,113 @@
-"""The same specialists in-process or as Ray actors that load their model once and take batches.
+"""One generic runner for any specialist, in-process or as a Ray actor that loads its model once and takes batches.
 
-A runner's `depth(frames)` / `track(frames)` takes one video's keyframes. The actor runners send them in batches of
-`spec.batch_size` with at most `max_batches_in_flight` outstanding, and finish the clip on the caller's side
-(temporal depth fusion, track linking), so one actor serves many videos concurrently without mixing their state.
-Runner objects are plain data around actor handles: they can be passed into Ray tasks.
+`run(frames)` takes one video's keyframes. As an actor, the batches of `spec.batch_size` go out with at most
+`max_batches_in_flight` outstanding, and the video is finished on the caller's side (temporal depth fusion, track
+linking), so one actor serves many videos concurrently without mixing their state. A runner is plain data around an
+actor handle and a specialist that loaded nothing: it can be passed into Ray tasks.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from schemas.specialists import DepthModelConfig, DetectorConfig, TierProfile
-from specialists.contract import SpecialistSpec, SpecialistUnavailable, batches, check_frames, require_weights
-from specialists.depth import NAME as DEPTH_NAME, DepthSpecialist, clip_depth
-from specialists.detection import NAME as DETECTION_NAME, DetectionSpecialist, FrameDetections, Tracks, link_tracks
+from schemas.specialists import TierProfile
+from specialists.contract import (
+    Specialist,
+    SpecialistSpec,
+    SpecialistUnavailable,
+    batches,
+    check_frames,
+    specialist_class,
+)
 
-_HOW_DEPTH = "put a local Depth Anything directory there or change `depth` in the specialist profile"
-_HOW_DETECTOR = "put a local ultralytics .pt file there or change `detector` in the specialist profile"
+SPECIALIST_MODULES = ("specialists.depth", "specialists.detection")
+"""Every module that registers specialists (importing one registers its classes)."""
+ROLE_ENTRIES = {"depth": "depth", "detection": "detector"}
+"""The specialist profile's entry (schemas/specialists.py TierProfile) that configures each role."""
 
 
-class SpecialistRunner(Protocol):
-    spec: SpecialistSpec
+@dataclass
+class SpecialistRunner:
+    """A specialist in-process (no actor: its model is loaded here) or behind a Ray actor."""
+
+    specialist: Specialist
+    actor: Any = None
+    max_batches_in_flight: int = 1
+
+    @property
+    def spec(self) -> SpecialistSpec:
+        return self.specialist.spec
+
+    def run(self, frames: np.ndarray) -> Any:
+        """One video's keyframes (uint8 RGB [N, H, W, 3], in order) → the specialist's result for the video."""
+        if self.actor is None:
+            return self.specialist.run(frames)
+        frames = check_frames(frames, self.specialist.name)
+        outputs = _bounded_map(self.actor.process, batches(frames, self.spec.batch_size), self.max_batches_in_flight)
+        return self.specialist.finish(frames, outputs)
+
+
+def configured(profile: TierProfile) -> tuple[dict[str, Specialist], dict[str, str]]:
+    """The tier's specialists by role, models not loaded, and why each other role cannot run here."""
+    for module in SPECIALIST_MODULES:
+        importlib.import_module(module)
+    specialists, reasons = {}, {}
+    for role, entry in ROLE_ENTRIES.items():
+        config = getattr(profile, entry)
+        if config is None:
+            reasons[role] = f"no {role} specialist is configured in the specialist profile for this tier"
+            continue
+        try:
+            specialists[role] = specialist_class(role, config.model)(config)
+        except SpecialistUnavailable as err:
+            reasons[role] = str(err)
+    return specialists, reasons
 
 
 def unavailable(profile: TierProfile) -> dict[str, str]:
-    """Why each specialist ("depth", "detection") of a tier profile cannot run here; absent keys can."""
-    reasons = {}
-    if profile.depth is None:
-        reasons["depth"] = "no depth model is configured in the specialist profile for this tier"
-    else:
-        for path in (profile.depth.weights, profile.depth.temporal_reference):
-            try:
-                if path is not None:
-                    require_weights(DEPTH_NAME, path, _HOW_DEPTH)
-            except SpecialistUnavailable as err:
-                reasons["depth"] = str(err)
-    if profile.detector is None:
-        reasons["detection"] = "no detector is configured in the specialist profile for this tier"
-    else:
-        try:
-            require_weights(DETECTION_NAME, profile.detector.weights, _HOW_DETECTOR)
-        except SpecialistUnavailable as err:
-            reasons["detection"] = str(err)
-    return reasons
-
-
-@dataclass
-class LocalDepthRunner:
-    specialist: DepthSpecialist
-
-    @property
-    def spec(self) -> SpecialistSpec:
-        return self.specialist.spec
-
-    def depth(self, frames: np.ndarray) -> np.ndarray:
-        return self.specialist.predict(frames)
-
-
-@dataclass
-class LocalDetectionRunner:
-    specialist: DetectionSpecialist
-
-    @property
-    def spec(self) -> SpecialistSpec:
-        return self.specialist.spec
-
-    def track(self, frames: np.ndarray) -> Tracks:
-        return self.specialist.track(frames)
+    """Why each role ("depth", "detection") of a tier profile cannot run here; absent keys can."""
+    return configured(profile)[1]
 
 
 def local_runners(profile: TierProfile) -> dict[str, SpecialistRunner]:
     """In-process runners for the tier's available specialists (models loaded here, now)."""
-    missing = unavailable(profile)
-    runners: dict[str, SpecialistRunner] = {}
-    if "depth" not in missing:
-        runners["depth"] = LocalDepthRunner(DepthSpecialist(profile.depth))
-    if "detection" not in missing:
-        runners["detection"] = LocalDetectionRunner(DetectionSpecialist(profile.detector))
+    runners = {}
+    for role, specialist in configured(profile)[0].items():
+        specialist.setup()
+        runners[role] = SpecialistRunner(specialist)
+    return runners
+
+
+class _SpecialistActor:
+    """A Ray actor holding one loaded specialist."""
+
+    def __init__(self, specialist: Specialist):
+        _use_all_cores_on_cpu(specialist.spec.num_gpus)
+        specialist.setup()
+        self.specialist = specialist
+
+    def process(self, batch: np.ndarray) -> Any:
+        return self.specialist.process(batch)
+
+
+def actor_runners(profile: TierProfile, max_batches_in_flight: int) -> dict[str, SpecialistRunner]:
+    """One Ray actor per available specialist (call inside `flows.ray_runtime.ray_session`), GPUs from its spec.
+
+    Actors reserve no CPU (Ray 2.60 otherwise keeps one CPU per actor for its lifetime): on a small node the shard
+    tasks that feed them must still be schedulable; on a CPU-only node they share its cores (all of them)."""
+    import ray  # noqa: PLC0415
+
+    if max_batches_in_flight < 1:
+        raise ValueError(f"max_batches_in_flight must be ≥ 1, got {max_batches_in_flight}")
+    runners = {}
+    for role, specialist in configured(profile)[0].items():
+        actor = ray.remote(_SpecialistActor).options(num_cpus=0, num_gpus=specialist.spec.num_gpus).remote(specialist)
+        runners[role] = SpecialistRunner(specialist, actor, max_batches_in_flight)
     return runners
 
 
@@ -91,87 +118,6 @@ def _use_all_cores_on_cpu(num_gpus: float) -> None:
         import torch  # noqa: PLC0415
 
         torch.set_num_threads(len(os.sched_getaffinity(0)))
-
-
-class _DepthActor:
-    def __init__(self, config: DepthModelConfig):
-        _use_all_cores_on_cpu(config.num_gpus)
-        self.specialist = DepthSpecialist(config)
-
-    def spec(self) -> SpecialistSpec:
-        return self.specialist.spec
-
-    def infer(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        return self.specialist.infer(frames)
-
-
-class _DetectionActor:
-    def __init__(self, config: DetectorConfig):
-        _use_all_cores_on_cpu(config.num_gpus)
-        self.specialist = DetectionSpecialist(config)
-
-    def spec(self) -> SpecialistSpec:
-        return self.specialist.spec
-
-    def names(self) -> dict[int, str]:
-        return self.specialist.names
-
-    def detect(self, frames: np.ndarray) -> list[FrameDetections]:
-        return self.specialist.detect(frames)
-
-
-@dataclass
-class ActorDepthRunner:
-    actor: Any
-    spec: SpecialistSpec
-    temporal_lambda: float
-    max_batches_in_flight: int
-
-    def depth(self, frames: np.ndarray) -> np.ndarray:
-        frames = check_frames(frames, DEPTH_NAME)
-        outputs = _bounded_map(self.actor.infer, batches(frames, self.spec.batch_size), self.max_batches_in_flight)
-        return clip_depth(outputs, self.temporal_lambda)
-
-
-@dataclass
-class ActorDetectionRunner:
-    actor: Any
-    spec: SpecialistSpec
-    tracker: str
-    names: dict[int, str]
-    max_batches_in_flight: int
-
-    def track(self, frames: np.ndarray) -> Tracks:
-        frames = check_frames(frames, DETECTION_NAME)
-        per_batch = _bounded_map(self.actor.detect, batches(frames, self.spec.batch_size),
-                                 self.max_batches_in_flight)
-        return link_tracks(frames, [found for batch in per_batch for found in batch], self.tracker, self.names)
-
-
-def actor_runners(profile: TierProfile, max_batches_in_flight: int) -> dict[str, SpecialistRunner]:
-    """One Ray actor per available specialist (call inside `flows.ray_runtime.ray_session`), GPUs from the profile.
-
-    Actors reserve no CPU (Ray 2.60 otherwise keeps one CPU per actor for its lifetime): on a small node the shard
-    tasks that feed them must still be schedulable; on a CPU-only node they share its cores (all of them)."""
-    import ray  # noqa: PLC0415
-
-    if max_batches_in_flight < 1:
-        raise ValueError(f"max_batches_in_flight must be ≥ 1, got {max_batches_in_flight}")
-    missing = unavailable(profile)
-    runners: dict[str, SpecialistRunner] = {}
-    if "depth" not in missing:
-        actor = ray.remote(_DepthActor).options(**_resources(profile.depth.num_gpus)).remote(profile.depth)
-        runners["depth"] = ActorDepthRunner(actor, ray.get(actor.spec.remote()), profile.depth.temporal_lambda,
-                                            max_batches_in_flight)
-    if "detection" not in missing:
-        actor = ray.remote(_DetectionActor).options(**_resources(profile.detector.num_gpus)).remote(profile.detector)
-        runners["detection"] = ActorDetectionRunner(actor, ray.get(actor.spec.remote()), profile.detector.tracker,
-                                                    ray.get(actor.names.remote()), max_batches_in_flight)
-    return runners
-
-
-def _resources(num_gpus: float) -> dict[str, float]:
-    return {"num_cpus": 0, "num_gpus": num_gpus}
 
 
 def _bounded_map(method, inputs: list[np.ndarray], limit: int) -> list:

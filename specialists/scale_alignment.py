@@ -13,6 +13,8 @@ from specialists.sfm import SfMReconstruction
 
 MIN_DEPTH_POINTS = 20
 """Fewer SfM points landing on valid depth than this give no depth-ratio scale."""
+EDGE_SPREAD = 0.03
+"""A point whose 3×3 depth neighbourhood spreads more than this (relatively) lies on a depth edge: not sampled."""
 MIN_OBJECT_POINTS = 8
 """An object needs this many SfM points inside its masks to measure its size in SfM units."""
 SIZE_PRIOR_SPREAD = 0.25
@@ -44,17 +46,15 @@ class ScaleEstimate:
 
 def align_to_depth(rec: SfMReconstruction, depth_m: np.ndarray) -> ScaleEstimate:
     """Scale from metric depth maps [N,H,W] of the same keyframes: the median of depth-map value over SfM depth at
-    every registered keyframe's observed points (nearest pixel), robust to depth edges and outliers."""
+    every registered keyframe's observed points (nearest pixel, off depth edges), robust to outliers."""
     if depth_m.shape[0] != len(rec.registered):
         raise ScaleAlignmentError(f"depth has {depth_m.shape[0]} frames for {len(rec.registered)} keyframes")
     ratios = []
     for i in np.flatnonzero(rec.registered):
         uv, index = rec.observations[i]
         z_sfm = _camera_points(rec, i, rec.points_xyz[index])[:, 2]
-        col = np.clip(uv[:, 0].astype(int), 0, depth_m.shape[2] - 1)
-        row = np.clip(uv[:, 1].astype(int), 0, depth_m.shape[1] - 1)
-        z_metric = depth_m[i][row, col].astype(np.float64)
-        ok = np.isfinite(z_metric) & (z_metric > 0) & (z_sfm > 0)
+        z_metric = _depth_off_edges(depth_m[i], uv)
+        ok = np.isfinite(z_metric) & (z_sfm > 0)
         ratios.append(z_metric[ok] / z_sfm[ok])
     samples = np.concatenate(ratios) if ratios else np.zeros(0)
     if len(samples) < MIN_DEPTH_POINTS:
@@ -89,6 +89,21 @@ def scaled(rec: SfMReconstruction, estimate: ScaleEstimate) -> SfMReconstruction
     poses = rec.camera_to_world.copy()
     poses[:, :3, 3] *= estimate.scale
     return replace(rec, camera_to_world=poses, points_xyz=rec.points_xyz * estimate.scale)
+
+
+def _depth_off_edges(depth_m: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Depth at each point's pixel, NaN where it is invalid or its 3×3 neighbourhood spans a depth edge (its valid
+    extremes differ by more than EDGE_SPREAD): features sit on corners and edges, where a pixel off may read the
+    background."""
+    height, width = depth_m.shape
+    col = np.clip(uv[:, 0].astype(int), 1, width - 2)
+    row = np.clip(uv[:, 1].astype(int), 1, height - 2)
+    window = np.stack([depth_m[row + dy, col + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]).astype(np.float64)
+    valid = np.isfinite(window) & (window > 0)  # sparse depth: only the valid neighbours count
+    low = np.where(valid, window, np.inf).min(axis=0)
+    high = np.where(valid, window, -np.inf).max(axis=0)
+    ok = valid[4] & (high <= low * (1 + EDGE_SPREAD))
+    return np.where(ok, window[4], np.nan)
 
 
 def _camera_points(rec: SfMReconstruction, i: int, xyz: np.ndarray) -> np.ndarray:

@@ -8,7 +8,6 @@ rename nor flock, so nothing here moves a file after writing it.
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+://")
+from schemas.paths import is_uri
+
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,6 @@ class Location:
             return path
         protocol = self.fsspec_filesystem().protocol
         return f"{protocol if isinstance(protocol, str) else protocol[0]}://{path}"
-
-
-def is_uri(location: str | Path) -> bool:
-    return isinstance(location, str) and bool(_URI.match(location))
-
-
-def output_location(value: object) -> object:
-    """A configured output root: a URI stays a string, any other str or path is a local path (other values are
-    left for validation to refuse)."""
-    return Path(value) if isinstance(value, (str, Path)) and not is_uri(value) else value
 
 
 def resolve(location: str | Path) -> Location:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from storage.filesystem import Location, output_location, resolve
+from schemas.paths import output_location
+from storage.filesystem import Location, resolve
 
 FORMAT_VERSION = 2
 """2: data files written in place, published by numbered immutable manifests (`_manifests/00000001.json`, …)."""

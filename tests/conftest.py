@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.offline import quiet_environment
+from runtime.offline import quiet_environment
 
 quiet_environment()
 

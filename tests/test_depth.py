@@ -66,13 +66,13 @@ def _frames(count: int = 3, height: int = 42, width: int = 56) -> np.ndarray:
 def test_tiny_depth_anything_loads_from_a_local_directory(tiny_depth_anything):
     config = DepthModelConfig(weights=tiny_depth_anything["metric"], kind="metric", input_size=28, batch_size=2)
     specialist = DepthSpecialist(config, device="cpu")
-    depth = specialist.predict(_frames())
+    depth = specialist.run(_frames())
     assert specialist.metric and depth.shape == (3, 42, 56) and depth.dtype == np.float32
     assert np.isfinite(depth).all() and (depth > 0).all() and (depth <= 20).all()   # sigmoid × max_depth 20 m
     assert specialist.spec.provenance.startswith("depth_anything:metric@")
-    one_by_one = DepthSpecialist(config.model_copy(update={"batch_size": 1}), device="cpu").predict(_frames())
+    one_by_one = DepthSpecialist(config.model_copy(update={"batch_size": 1}), device="cpu").run(_frames())
     np.testing.assert_allclose(one_by_one, depth, rtol=1e-4, atol=1e-4)
-    capped = DepthSpecialist(config.model_copy(update={"max_depth_m": 1.0}), device="cpu").predict(_frames())
+    capped = DepthSpecialist(config.model_copy(update={"max_depth_m": 1.0}), device="cpu").run(_frames())
     assert capped.max() <= 1.0
 
 
@@ -81,10 +81,10 @@ def test_metric_with_relative_reference_is_fused(tiny_depth_anything):
                               temporal_reference=tiny_depth_anything["relative"], temporal_lambda=4.0)
     specialist = DepthSpecialist(config, device="cpu")
     frames = _frames(count=5)
-    arrays = specialist.infer(frames)
+    arrays = specialist.process(frames)
     assert set(arrays) == {"depth", "reference"}
     expected = fuse_temporal(arrays["depth"], consistent_depth(arrays["reference"], arrays["depth"]), 4.0)
-    np.testing.assert_allclose(specialist.predict(frames), expected, rtol=1e-5)
+    np.testing.assert_allclose(specialist.run(frames), expected, rtol=1e-5)
     plain = DepthSpecialist(config.model_copy(update={"temporal_reference": None}), device="cpu")
     assert plain.spec.weights_sha256 != specialist.spec.weights_sha256
     assert plain.spec.params_hash != specialist.spec.params_hash
@@ -101,4 +101,4 @@ def test_depth_configuration_errors(tiny_depth_anything, tmp_path):
     specialist = DepthSpecialist(DepthModelConfig(weights=tiny_depth_anything["relative"], kind="relative",
                                                   input_size=28), device="cpu")
     with pytest.raises(ValueError, match=r"RGB uint8 frames \[N, H, W, 3\].*float64"):
-        specialist.predict(np.zeros((2, 28, 28, 3)))
+        specialist.run(np.zeros((2, 28, 28, 3)))

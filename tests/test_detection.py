@@ -23,7 +23,7 @@ def astronaut_clip() -> np.ndarray:
 def test_real_detector_finds_and_tracks_the_astronaut(astronaut_clip, tracker):
     specialist = DetectionSpecialist(DetectorConfig(weights=fall_detector_weights(), tracker=tracker, batch_size=3),
                                      device="cpu")
-    tracks = specialist.track(astronaut_clip)
+    tracks = specialist.run(astronaut_clip)
     best = max(tracks.confidences, key=tracks.confidences.get)
     assert tracks.categories[best] == "Normal" and tracks.confidences[best] > 0.5
     assert tracks.instance_ids.shape == astronaut_clip.shape[:3] and tracks.instance_ids.dtype == np.int32
@@ -31,21 +31,21 @@ def test_real_detector_finds_and_tracks_the_astronaut(astronaut_clip, tracker):
     for frame, ids in enumerate(tracks.instance_ids):      # one id on her face in every frame (box-derived masks)
         assert ids[120, 200 + 6 * frame] == best
     assert (tracks.instance_ids == 0).any()
-    again = specialist.track(astronaut_clip)                # a fresh tracker per call: same ids again
+    again = specialist.run(astronaut_clip)                # a fresh tracker per call: same ids again
     assert np.array_equal(again.instance_ids, tracks.instance_ids)
 
 
-def test_closed_set_classes_filter_and_unknown_names_fail(astronaut_clip):
+def test_closed_set_classes_filter_and_unknown_names_fail_when_the_model_loads(astronaut_clip):
     only_falls = DetectionSpecialist(DetectorConfig(weights=fall_detector_weights(), classes=["Fall"]), device="cpu")
-    assert set(only_falls.track(astronaut_clip).categories.values()) <= {"Fall"}
+    assert set(only_falls.run(astronaut_clip).categories.values()) <= {"Fall"}
     with pytest.raises(ValueError, match=r"cannot detect \['car'\].*\['Fall', 'Normal'\]"):
-        DetectionSpecialist(DetectorConfig(weights=fall_detector_weights(), classes=["car"]), device="cpu")
+        DetectionSpecialist(DetectorConfig(weights=fall_detector_weights(), classes=["car"]), device="cpu").setup()
 
 
 def test_detector_that_finds_nothing_gives_empty_tracks(tmp_path, astronaut_clip):
     specialist = DetectionSpecialist(DetectorConfig(weights=random_yolo_yaml(tmp_path, "yolov8n-seg.yaml")),
                                      device="cpu")
-    tracks = specialist.track(astronaut_clip[:2])
+    tracks = specialist.run(astronaut_clip[:2])
     assert tracks.categories == {} and tracks.confidences == {}
     assert tracks.instance_ids.shape == (2, 512, 512) and not tracks.instance_ids.any()
 

@@ -16,87 +16,17 @@ import pytest
 
 from facts.exact import exact_scene_facts
 from qa_templates.base import template_for
-from schemas.annotations import CameraTrack, SceneAnnotation
 from schemas.qa import TASK_TIERS, TaskType
 from schemas.tiers import ScaleTier
 from storage.commits import read_manifest
 from storage.layout import OutputLayout
+from tests.ground_truth import NUMERIC_TASKS, GroundTruth
 from training.metrics import mean_relative_accuracy
-
-NUMERIC_TASKS = {"object_size", "absolute_distance", "depth_estimation", "room_size", "area_estimation",
-                 "rotation_estimation", "object_counting"}
 
 
 def _qa(run) -> list[dict]:
     with duckdb.connect(str(run.output / "catalog.duckdb"), read_only=True) as con:
         return con.sql("SELECT * FROM qa").to_arrow_table().to_pylist()
-
-
-class GroundTruth:
-    """One scene's exact annotations, in world coordinates."""
-
-    def __init__(self, scene_dir):
-        self.scene = SceneAnnotation.model_validate_json((scene_dir / "scene.json").read_text())
-        self.track = CameraTrack.model_validate_json((scene_dir / "cameras.json").read_text())
-        self.boxes = {f"{self.scene.scene_id}/{o.instance_id}": o for o in self.scene.objects}
-        self.poses = {f.index: np.asarray(f.camera_to_world) for f in self.track.frames}
-        with np.load(scene_dir / "masks.npz", allow_pickle=False) as archive:
-            self.masks = archive["masks"]
-
-    def size(self, object_id: str, dimension: str) -> float:
-        size = self.boxes[object_id].box.size
-        return float(max(size)) if dimension == "longest" else float(size[2])
-
-    def centre(self, object_id: str) -> np.ndarray:
-        return np.asarray(self.boxes[object_id].box.center)
-
-    def depth(self, object_id: str, frame: int) -> float:
-        pose = self.poses[frame]
-        return float(((self.centre(object_id) - pose[:3, 3]) @ pose[:3, :3])[2])
-
-    def rotation(self, frame_a: int, frame_b: int) -> float:
-        r = self.poses[frame_a][:3, :3].T @ self.poses[frame_b][:3, :3]
-        return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1))))
-
-    def visible_count(self, category: str, keyframes: list[int]) -> int:
-        """Instances of `category` whose mask box is ≥ 20×20 px in at least one keyframe."""
-        count = 0
-        for obj in self.scene.objects:
-            if obj.category != category:
-                continue
-            for frame in keyframes:
-                ys, xs = np.nonzero(self.masks[frame] == obj.instance_id)
-                if len(xs) and xs.max() + 1 - xs.min() >= 20 and ys.max() + 1 - ys.min() >= 20:
-                    count += 1
-                    break
-        return count
-
-    def room(self, measure: str) -> float:
-        room = next(r for r in self.scene.regions if r.kind == "room")
-        length, width, height = room.box.size
-        return length * width * (height if measure == "volume" else 1.0)
-
-    def footprint(self, object_id: str) -> float:
-        size = self.boxes[object_id].box.size
-        return float(size[0] * size[1])
-
-    def numeric(self, row: dict) -> float:
-        task, ids, query = row["task_type"], row["object_ids"], dict(row["query"])
-        if task == "object_size":
-            return self.size(ids[0], query["dimension"])
-        if task == "absolute_distance":
-            return float(np.linalg.norm(self.centre(ids[0]) - self.centre(ids[1])))
-        if task == "depth_estimation":
-            return self.depth(ids[0], int(query["frame_index"]))
-        if task == "rotation_estimation":
-            return self.rotation(int(query["frame_a"]), int(query["frame_b"]))
-        if task == "object_counting":
-            return float(self.visible_count(query["category"], row["frame_indices"]))
-        if task == "room_size":
-            return self.room(query["measure"])
-        if task == "area_estimation":
-            return self.footprint(ids[0])
-        raise KeyError(task)
 
 
 @pytest.mark.e2e
@@ -107,7 +37,7 @@ def test_numeric_answers_match_ground_truth(default_run):
     for row in _qa(default_run):
         if row["task_type"] not in NUMERIC_TASKS:
             continue
-        truth = truths.setdefault(row["scene_id"], GroundTruth(default_run.data_root / row["scene_id"]))
+        truth = truths.setdefault(row["scene_id"], GroundTruth.from_scene_dir(default_run.data_root / row["scene_id"]))
         expected = truth.numeric(row)
         score = mean_relative_accuracy(row["answer"]["value_si"], expected)
         scores[row["scale"]].append(score)
@@ -129,7 +59,7 @@ def test_multiple_choice_answers_agree_with_ground_truth_geometry(default_run):
             continue
         key = (row["scene_id"], tuple(row["frame_indices"]))
         if key not in exact_facts:
-            truth = GroundTruth(default_run.data_root / row["scene_id"])
+            truth = GroundTruth.from_scene_dir(default_run.data_root / row["scene_id"])
             exact_facts[key] = exact_scene_facts(truth.scene, truth.track, list(row["frame_indices"]),
                                                  row["video_id"])
         expected = template_for(row["task_type"]).solve(exact_facts[key], tuple(row["object_ids"]),
@@ -160,7 +90,8 @@ def test_summary_and_catalog_views(default_run):
     with duckdb.connect(str(default_run.output / "catalog.duckdb"), read_only=True) as con:
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                   for t in ("videos", "frames", "scenes", "objects", "cameras", "qa", "rejects", "failures", "runs")}
-        letters = dict(con.execute("SELECT answer.correct_letter, count(*) FROM qa WHERE answer.kind = 'multiple_choice' "
+        letters = dict(con.execute("SELECT answer.correct_letter, count(*) FROM qa "
+                                   "WHERE answer.kind = 'multiple_choice' "
                                "AND len(answer.options) = 4 GROUP BY 1").fetchall())
     assert counts["videos"] == counts["scenes"] == 10 and counts["failures"] == 0 and counts["runs"] == 1
     assert counts["qa"] > 500 and counts["frames"] > 100
@@ -180,7 +111,7 @@ def test_manipulation_plans_are_collision_free_among_ground_truth_boxes(default_
     for row in _qa(default_run):
         if row["task_type"] != "manipulation_planning":
             continue
-        truth = GroundTruth(default_run.data_root / row["scene_id"])
+        truth = GroundTruth.from_scene_dir(default_run.data_root / row["scene_id"])
         canonical = canonical_from_world(truth.poses[row["frame_indices"][0]], np.asarray(truth.scene.up))
         boxes = {object_id: Box(tuple(canonical[:3, :3] @ np.asarray(o.box.center) + canonical[:3, 3]),
                                 tuple(o.box.size), yaw_in_canonical(canonical, o.box.yaw_deg))

@@ -14,7 +14,7 @@ from schemas.config import CurateConfig
 from schemas.tiers import ScaleTier
 from sources import annotated
 from sources.synthetic import RenderSettings, generate_scene
-from specialists.video_decode import VideoDecodeError, probe_video, sample_keyframes
+from sources.video_decode import VideoDecodeError, probe_video, sample_keyframes
 from storage.layout import OutputLayout
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from flows.cli import EXIT_PARTIAL, EXIT_USAGE
 from pipeline.shard import plan_shards
+from schemas.paths import OutsideDataRootError
 from schemas.tiers import ScaleTier
-from sources.discovery import OutsideDataRootError
 from sources.manifest import ManifestError, VideoManifest
 from tests.conftest import run_curate
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.config import ConfigFileError, CurateConfig, load_curate_config
-from sources.discovery import OutsideDataRootError
+from schemas.paths import OutsideDataRootError
 from sources.manifest import FIELDS, ManifestError, VideoManifest
 
 PROPERTIES = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

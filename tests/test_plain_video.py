@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.shard import Shard, curate_shard
-from pipeline.specialist_facts import Specialists, TierSpecialists
+from pipeline.fill import Specialists, TierSpecialists
 from qa_templates.gates import METRIC_POWER, SCALE_UNCERTAIN
 from qa_templates.generate import generate_scene_qa
 from schemas.config import CurateConfig

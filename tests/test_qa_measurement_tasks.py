@@ -239,13 +239,18 @@ def test_depth_estimation_is_the_centre_depth_in_an_observed_frame(facts):
         assert frame in {o.frame_index for o in seen}
 
 
-def test_metric_tasks_drop_partially_observed_objects(facts):
-    partial = facts.model_copy(update={"objects": [o.model_copy(update={"footprint_coverage": 0.3})
-                                                   if o.object_id == "scene/2" else o for o in facts.objects]})
+def test_metric_tasks_drop_partially_observed_lifted_objects_but_not_annotated_boxes(facts):
+    lifted = facts.model_copy(update={"objects": [o.model_copy(update={"from_box": False}) for o in facts.objects]})
+    partial = lifted.model_copy(update={"objects": [o.model_copy(update={"footprint_coverage": 0.3})
+                                                    if o.object_id == "scene/2" else o for o in lifted.objects]})
     for template in (AbsoluteDistance(), DepthEstimation(), SizeComparison(), RelativeDistance()):
         rows, drops = run(template, partial)
         assert drops[PARTIALLY_OBSERVED] == 1
         assert all("scene/2" not in r.object_ids for r in rows)
+    boxed = facts.model_copy(update={"objects": [o.model_copy(update={"n_complete_views": 0}) if o.object_id ==
+                                                 "scene/2" else o for o in facts.objects]})
+    rows, drops = run(AbsoluteDistance(), boxed)  # a box's size is exact however little of it was seen whole
+    assert not drops[PARTIALLY_OBSERVED] and any("scene/2" in r.object_ids for r in rows)
 
 
 def test_room_size_reads_the_room_extent():

@@ -298,7 +298,7 @@ def test_area_estimation_of_fields_ponds_and_roofs():
     assert areas == {"field": (pytest.approx(20000.0), "area"), "building": (pytest.approx(600.0), "roof"),
                      "pond": (pytest.approx(1800.0), "area")}
     assert all(r.answer.unit.value == "m2" and r.response.endswith(" m²</answer>") for r in rows)
-    half_seen = facts.model_copy(update={"objects": [o.model_copy(update={"footprint_coverage": 0.3})
+    half_seen = facts.model_copy(update={"objects": [o.model_copy(update={"footprint_coverage": 0.3, "from_box": False})
                                                      if o.category == "pond" else o for o in facts.objects]})
     _, drops = run(AreaEstimation(), half_seen)
     assert drops == Counter({PARTIALLY_OBSERVED: 1})

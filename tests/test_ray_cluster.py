@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from flows.offline import QUIET_ENVIRONMENT
+from runtime.offline import QUIET_ENVIRONMENT
 from flows.ray_runtime import OBJECT_STORE_BYTES
 from schemas.tiers import ScaleTier
 from sources.synthetic import RenderSettings, generate_scene

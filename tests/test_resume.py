@@ -137,7 +137,8 @@ def test_fingerprint_follows_the_specialist_weights_not_only_the_profile_file(tm
     weights = tmp_path / "data" / "detector.pt"
     weights.parent.mkdir()
     weights.write_bytes(b"first weights")
-    (tmp_path / "data" / "profile.yaml").write_text(yaml.safe_dump({"default": {"detector": {"weights": "detector.pt"}}}))
+    profile = {"default": {"detector": {"weights": "detector.pt"}}}
+    (tmp_path / "data" / "profile.yaml").write_text(yaml.safe_dump(profile))
     shard = Shard(shard_id="s", items=(VideoItem(uri="a.mp4", path=tmp_path / "data" / "a.mp4", source="video_folder",
                                                   scene_id="a"),))
 

@@ -56,7 +56,8 @@ def test_depth_ratio_recovers_the_scale_despite_outliers():
     assert estimate.method == "depth_ratio"
     assert estimate.scale == pytest.approx(METRES_PER_UNIT, rel=0.01)
     assert 0.005 < estimate.relative_mad < 0.05
-    assert estimate.n_points == sum(len(o[1]) for o in rec.observations)
+    observed = sum(len(o[1]) for o in rec.observations)
+    assert observed / 2 < estimate.n_points <= observed  # samples next to a much farther or nearer one are skipped
 
 
 def test_unregistered_keyframes_and_invalid_depth_are_ignored():

@@ -16,7 +16,7 @@ from schemas.arrow import to_arrow
 from schemas.config import ConfigFileError, load_curate_config
 from schemas.export import ExportConfig
 from schemas.ingest import VideoRow
-from sources.discovery import OutsideDataRootError
+from schemas.paths import OutsideDataRootError
 from sources.manifest import VideoManifest
 from storage.catalog import refresh_catalog
 from storage.commits import commit_shard, stage_table

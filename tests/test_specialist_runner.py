@@ -31,7 +31,7 @@ def test_unavailable_specialists_are_absent_with_a_reason(tmp_path, tiny_depth_a
                                                  temporal_reference=tmp_path / "no-relative"))
     reasons = unavailable(profile)
     assert set(reasons) == {"depth", "detection"}
-    assert "no-relative" in reasons["depth"] and "no detector is configured" in reasons["detection"]
+    assert "no-relative" in reasons["depth"] and "no detection specialist is configured" in reasons["detection"]
     assert local_runners(profile) == {}
     assert unavailable(TierProfile(depth=profile.depth.model_copy(update={"temporal_reference": None}))).keys() \
         == {"detection"}
@@ -39,7 +39,7 @@ def test_unavailable_specialists_are_absent_with_a_reason(tmp_path, tiny_depth_a
 
 def test_actor_runners_match_local_runners(profile, clip):
     local = local_runners(profile)
-    expected_depth, expected_tracks = local["depth"].depth(clip), local["detection"].track(clip)
+    expected_depth, expected_tracks = local["depth"].run(clip), local["detection"].run(clip)
     assert expected_tracks.categories      # the astronaut is found
     with ray_session(None, 2):
         import ray  # noqa: PLC0415
@@ -47,14 +47,14 @@ def test_actor_runners_match_local_runners(profile, clip):
         runners = actor_runners(profile, max_batches_in_flight=2)
         assert runners["depth"].spec == local["depth"].spec
         assert runners["detection"].spec == local["detection"].spec
-        np.testing.assert_allclose(runners["depth"].depth(clip), expected_depth, rtol=1e-4, atol=1e-4)
-        tracks = runners["detection"].track(clip)
+        np.testing.assert_allclose(runners["depth"].run(clip), expected_depth, rtol=1e-4, atol=1e-4)
+        tracks = runners["detection"].run(clip)
         assert np.array_equal(tracks.instance_ids, expected_tracks.instance_ids)
         assert tracks.categories == expected_tracks.categories
 
         @ray.remote(num_cpus=1)
         def in_a_task(runner, frames):          # runners travel into Ray tasks as plain data around actor handles
-            return runner.depth(frames)
+            return runner.run(frames)
 
         one_in_flight = actor_runners(TierProfile(depth=profile.depth), max_batches_in_flight=1)
         np.testing.assert_allclose(ray.get(in_a_task.remote(one_in_flight["depth"], clip)), expected_depth,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from flows.offline import quiet_environment
+from runtime.offline import quiet_environment
 
 quiet_environment()
 

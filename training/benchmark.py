@@ -21,9 +21,10 @@ from qa_templates.generate import generate_scene_qa
 from schemas.annotations import CAMERAS_FILE, SCENE_FILE, CameraTrack, SceneAnnotation
 from schemas.arrow import to_arrow
 from schemas.benchmark import EXACT_MARKER_FILE, BenchmarkConfig, BenchmarkSceneRow
+from schemas.paths import OutsideDataRootError, inside_root
 from schemas.qa import QARow
 from sources import annotated
-from sources.discovery import OutsideDataRootError, VideoItem, inside_root
+from sources.discovery import VideoItem
 from storage.catalog import query, refresh_catalog
 from storage.commits import commit_shard, read_manifest, stage_table
 from storage.layout import OutputLayout

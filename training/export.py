@@ -28,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from schemas.arrow import arrow_schema, from_record, to_arrow
 from schemas.export import (ITEM_INPUT_TYPES, BoxAnnotation, ExportConfig, ItemAnnotations, ItemMetadata,
                             MaskAnnotation, Message, PointAnnotation, SpaceVistaItem, TierBalance)
+from schemas.paths import OutsideDataRootError, inside_root
 from schemas.qa import QARow, VisualPrompt
 from schemas.tiers import TIER_SPECS, ScaleTier
-from sources.discovery import OutsideDataRootError, inside_root
 from storage.catalog import query
 from storage.commits import read_manifest
 from storage.layout import OutputLayout

@@ -11,6 +11,9 @@ from sources.synthetic.settings import RenderSettings
 from sources.synthetic.world import SyntheticScene
 from sources.synthetic.writer import is_complete_scene
 
+__all__ = ["RenderSettings", "RenderedFrame", "SceneRenderer", "SyntheticScene", "build_scene",
+           "generate_default_dataset", "generate_scene", "is_complete_scene", "scene_id_for"]
+
 __all__ = [
     "RenderSettings",
     "RenderedFrame",

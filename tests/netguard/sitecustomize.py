@@ -1,5 +1,6 @@
 """Loaded by every Python process of a test run (via PYTHONPATH): records each socket address a process
-connects or sends to, and each host name it resolves, into $SPACEVISTA_NETLOG (JSON lines), and that the process was audited at all."""
+connects or sends to, and each host name it resolves, into $SPACEVISTA_NETLOG (JSON lines), and that the process
+was audited at all."""
 
 import json
 import os

@@ -1,0 +1,195 @@
+"""Facts from a dataset's own 3D boxes (ARKitScenes, nuScenes): sizes and centres are the boxes', exactly.
+
+What a keyframe shows of a box is decided per pixel, never by the frustum alone: each pixel's ray is cast against
+every box (the nearest box wins), and a pixel where the sensor's depth lies clearly in front of the box surface
+is hidden by something unannotated (a wall, a person). With sparse depth (LiDAR), the neighbourhood of each such
+hidden sample is hidden too. A visual prompt or a mask is therefore drawn only where the object is seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from facts.canonical import canonical_from_world
+from schemas.annotations import Intrinsics
+from schemas.facts import ObjectFact, ObjectObservation, Provenance
+from schemas.tiers import ScaleTier, tier_from_extent
+
+MIN_BOX_SIDE_PX = 20
+"""A box seen under 20×20 px in a keyframe is not observed there (SPEC.md)."""
+OCCLUSION_MARGIN = 0.05
+"""Sensor depth this much (relatively) nearer than the box surface means the box is hidden at that pixel."""
+MAX_GRID_WIDTH = 480
+"""Visibility is cast on a grid at most this many cells wide (one cell per pixel for small frames)."""
+SPARSE_HIDE_RADIUS = 3
+"""Grid cells around a hidden sparse-depth sample that are taken as hidden too."""
+COMPLETE_SHARE = 0.97
+"""A view is complete when the box lies wholly in the frame and this share of its projection is visible."""
+
+
+class Box(Protocol):
+    instance_id: int
+    category: str
+    center: np.ndarray
+    size: np.ndarray
+    rotation: np.ndarray
+
+    def corners(self) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class BoxView:
+    """One keyframe's camera, with the sensor depth (dense or sparse, 0 = none) where the source has it."""
+
+    frame_index: int
+    camera_to_world: np.ndarray
+    depth_m: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class BoxFacts:
+    objects: list[ObjectFact]
+    canonical_from_world: np.ndarray
+    extent_m: float
+    tier: ScaleTier
+
+
+def box_scene_facts(scene_id: str, tier: ScaleTier | None, boxes: Sequence[Box], views: list[BoxView], k: Intrinsics,
+                    up_world: np.ndarray, depth_dense: bool, provenance: Provenance,
+                    store_mask: Callable[[np.ndarray], str | None]) -> BoxFacts:
+    """Object facts from native boxes, observed per keyframe by visibility; boxes never seen are left out. The tier
+    is the source's, else that of the extent of the seen boxes and the cameras."""
+    canonical = canonical_from_world(views[0].camera_to_world, up_world)
+    observations: dict[int, list[ObjectObservation]] = {box.instance_id: [] for box in boxes}
+    for view in views:
+        for instance, observation in _observe_view(boxes, view, k, depth_dense, store_mask).items():
+            observations[instance].append(observation)
+    seen = [box for box in boxes if observations[box.instance_id]]
+    points = [c for box in seen for c in box.corners()] + [v.camera_to_world[:3, 3] for v in views]
+    flat = (np.asarray(points) @ canonical[:3, :3].T)[:, :2]
+    extent = max(float(np.hypot(*np.ptp(flat, axis=0))), 1e-6)
+    tier = tier or tier_from_extent(extent)
+    objects = [_object_fact(scene_id, tier, box, observations[box.instance_id], canonical, k.fy, provenance)
+               for box in seen]
+    return BoxFacts(objects=objects, canonical_from_world=canonical, extent_m=extent, tier=tier)
+
+
+def _observe_view(boxes: Sequence[Box], view: BoxView, k: Intrinsics, depth_dense: bool,
+                  store_mask: Callable[[np.ndarray], str | None]) -> dict[int, ObjectObservation]:
+    step = max(1, math.ceil(k.width / MAX_GRID_WIDTH))
+    us = np.arange(0, k.width, step) + step / 2.0
+    vs = np.arange(0, k.height, step) + step / 2.0
+    u, v = np.meshgrid(us, vs)
+    rays_cam = np.stack([(u - k.cx) / k.fx, (v - k.cy) / k.fy, np.ones_like(u)], axis=-1)  # z = 1: t is depth
+    rotation, origin = view.camera_to_world[:3, :3], view.camera_to_world[:3, 3]
+    rays = rays_cam @ rotation.T
+    nearest = np.full(u.shape, np.inf)
+    owner = np.full(u.shape, -1)
+    own_hits = []
+    for index, box in enumerate(boxes):
+        t = _ray_box(origin, rays, box)
+        own_hits.append(np.isfinite(t))
+        closer = t < nearest
+        nearest[closer], owner[closer] = t[closer], index
+    hidden = _hidden_by_sensor(view.depth_m, nearest, step, k, depth_dense)
+    out = {}
+    for index, box in enumerate(boxes):
+        seen = (owner == index) & ~hidden
+        if not seen.any():
+            continue
+        mask = _full_resolution(seen, step, k)
+        ys, xs = np.nonzero(mask)
+        x1, x2, y1, y2 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+        if x2 - x1 < MIN_BOX_SIDE_PX or y2 - y1 < MIN_BOX_SIDE_PX:
+            continue
+        inner = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+        py, px = np.unravel_index(int(np.argmax(inner)), inner.shape)
+        in_frame = _inside_frame(box.corners(), view.camera_to_world, k)
+        complete = in_frame and seen.sum() >= COMPLETE_SHARE * own_hits[index].sum()
+        out[box.instance_id] = ObjectObservation(
+            frame_index=view.frame_index, bbox_xyxy=(float(x1), float(y1), float(x2), float(y2)),
+            point_xy=(float(px) + 0.5, float(py) + 0.5), pixel_count=int(mask.sum()),
+            median_depth_m=float(np.median(nearest[seen])), complete=bool(complete), mask_path=store_mask(mask))
+    return out
+
+
+def _ray_box(origin: np.ndarray, rays: np.ndarray, box: Box) -> np.ndarray:
+    """Entry parameter of each ray into the box (slab test in the box's frame); inf where it misses or the
+    camera is inside."""
+    local_origin = box.rotation.T @ (origin - box.center)
+    local_rays = rays @ box.rotation
+    half = box.size / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t1 = (-half - local_origin) / local_rays
+        t2 = (half - local_origin) / local_rays
+    low = np.where(np.isnan(t1), -np.inf, np.minimum(t1, t2)).max(axis=-1)
+    high = np.where(np.isnan(t2), np.inf, np.maximum(t1, t2)).min(axis=-1)
+    return np.where((low <= high) & (low > 0), low, np.inf)
+
+
+def _hidden_by_sensor(depth_m: np.ndarray | None, nearest: np.ndarray, step: int, k: Intrinsics,
+                      dense: bool) -> np.ndarray:
+    """Grid cells where the sensor saw a surface clearly in front of the nearest box."""
+    if depth_m is None:
+        return np.zeros(nearest.shape, dtype=bool)
+    rows = np.minimum((np.arange(nearest.shape[0]) * step + step // 2), k.height - 1)
+    cols = np.minimum((np.arange(nearest.shape[1]) * step + step // 2), k.width - 1)
+    if dense:
+        sensor = depth_m[np.ix_(rows, cols)].astype(float)
+    else:  # every sample of a grid cell counts, not only the one at its centre
+        sensor = np.full(nearest.shape, np.inf)
+        ys, xs = np.nonzero(np.isfinite(depth_m) & (depth_m > 0))
+        cells = (np.minimum(ys // step, nearest.shape[0] - 1), np.minimum(xs // step, nearest.shape[1] - 1))
+        np.minimum.at(sensor, cells, depth_m[ys, xs].astype(float))
+    valid = np.isfinite(sensor) & (sensor > 0)
+    hidden = valid & np.isfinite(nearest) & (sensor < nearest * (1.0 - OCCLUSION_MARGIN))
+    if not dense and hidden.any():
+        size = 2 * SPARSE_HIDE_RADIUS + 1
+        hidden = cv2.dilate(hidden.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
+        hidden &= ~(valid & (sensor >= nearest * (1.0 - OCCLUSION_MARGIN)))  # a sample on the box shows it
+    return hidden
+
+
+def _full_resolution(grid_mask: np.ndarray, step: int, k: Intrinsics) -> np.ndarray:
+    if step == 1:
+        return grid_mask
+    return np.repeat(np.repeat(grid_mask, step, axis=0), step, axis=1)[:k.height, :k.width]
+
+
+def _inside_frame(corners_world: np.ndarray, camera_to_world: np.ndarray, k: Intrinsics) -> bool:
+    local = (corners_world - camera_to_world[:3, 3]) @ camera_to_world[:3, :3]
+    if (local[:, 2] <= 0).any():
+        return False
+    u = k.fx * local[:, 0] / local[:, 2] + k.cx
+    v = k.fy * local[:, 1] / local[:, 2] + k.cy
+    return bool((u >= 0).all() and (u <= k.width).all() and (v >= 0).all() and (v <= k.height).all())
+
+
+def _object_fact(scene_id: str, tier: ScaleTier, box: Box, observations: list[ObjectObservation],
+                 canonical: np.ndarray, fy: float, provenance: Provenance) -> ObjectFact:
+    """The box in the canonical frame: the axis nearest gravity is its height, the longer other one its length."""
+    axes = canonical[:3, :3] @ box.rotation  # columns: box axes in canonical coordinates
+    vertical = int(np.argmax(np.abs(axes[2])))
+    horizontal = [i for i in range(3) if i != vertical]
+    length_axis, width_axis = sorted(horizontal, key=lambda i: -box.size[i])
+    corners = (canonical[:3, :3] @ box.corners().T).T + canonical[:3, 3]
+    centre = canonical[:3, :3] @ box.center + canonical[:3, 3]
+    direction = axes[:, length_axis]
+    yaw = float(np.degrees(np.arctan2(direction[1], direction[0])))
+    height = float(box.size[vertical])
+    nearest = min(o.median_depth_m for o in observations)
+    return ObjectFact(
+        scene_id=scene_id, object_id=f"{scene_id}/{box.instance_id}", instance_id=box.instance_id,
+        category=box.category, scale=tier, center=tuple(float(c) for c in centre),
+        size_lwh=(float(box.size[length_axis]), float(box.size[width_axis]), height),
+        yaw_deg=(yaw + 90.0) % 180.0 - 90.0, bottom_z=float(corners[:, 2].min()), top_z=float(corners[:, 2].max()),
+        height_px=height * fy / nearest, n_points=1, n_keyframes_seen=len(observations),
+        n_complete_views=sum(o.complete for o in observations),
+        first_seen_frame=min(o.frame_index for o in observations), footprint_coverage=1.0,
+        observations=observations, provenance=provenance, from_box=True)
