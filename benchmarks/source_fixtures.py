@@ -1,6 +1,7 @@
-"""Every registered dataset source on its fixture: what it provides natively and what specialists fill, the tiers
-it gave, QA per tier × task, numeric MRA and multiple-choice agreement against the generator's truth, and seconds
-per video (in process, one core).
+"""Every registered dataset source on its fixture: what it provides natively and what it lacks (specialists fill
+that where the profile has them; none run here, so a non-metric source keeps only pose-only tasks), the tiers it
+gave, QA per tier × task, numeric MRA and multiple-choice agreement against the generator's truth, and seconds per
+video (in process, one core).
 
     .venv/bin/python -m benchmarks.source_fixtures
 """
@@ -27,7 +28,7 @@ def main() -> None:
         results = curate_fixtures(Path(workdir))
         lacking = {dataset: sorted({m.value for s in result.truth.values() for m in _lacks(get_source(dataset), s)})
                    for dataset, result in results.items()}
-    print(f"{'source':12s} {'native':52s} {'filled':24s} {'tiers':22s} {'QA':>5s} {'MRA':>6s} {'MC':>9s} "
+    print(f"{'source':12s} {'native':52s} {'lacks':24s} {'tiers':22s} {'QA':>5s} {'MRA':>6s} {'MC':>9s} "
           f"{'s/video':>8s}")
     for dataset, result in results.items():
         source = get_source(dataset)

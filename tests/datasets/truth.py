@@ -38,7 +38,8 @@ FIXTURES = {
                  lambda root: write_wildrgbd(root, tier=ScaleTier.TABLETOP, seed=4, num_frames=12)],
     "arkitscenes": [lambda root: write_arkitscenes(root, seed=5, sky_direction="Left", num_frames=12),
                     lambda root: write_arkitscenes(root, seed=6, sky_direction="Up", num_frames=12)],
-    "dl3dv": [lambda root: write_dl3dv(root, tier=ScaleTier.OUTDOOR, seed=7, num_frames=10)],
+    "dl3dv": [lambda root: write_dl3dv(root, tier=ScaleTier.OUTDOOR, seed=7, num_frames=10),
+              lambda root: write_dl3dv(root, tier=ScaleTier.DRONE, seed=8, num_frames=10, tier_folder="drone")],
     "nuscenes": [lambda root: write_nuscenes(root, seed=8, num_samples=8),
                  lambda root: write_nuscenes(root, seed=9, num_samples=8)],
 }
