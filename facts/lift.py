@@ -126,6 +126,20 @@ def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[in
                        objects=objects, room=room, canonical_from_world=canonical)
 
 
+def room_from_depth(scene_id: str, keyframes: list[Keyframe], intrinsic: Intrinsic,
+                    canonical: np.ndarray) -> RoomFact | None:
+    """The room (walls, floor, ceiling) of dense-depth keyframes whose objects are known otherwise (boxes): every
+    valid depth pixel counts as background, since walls bound the outline whatever stands inside."""
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(scene_id.encode()).digest()[:8], "little"))
+    points, normals = [], []
+    for kf in keyframes:
+        xyz, normal, valid = _point_map(kf, intrinsic, canonical)
+        chosen = _choose(int(valid.sum()), rng)
+        points.append(xyz[valid][chosen])
+        normals.append(normal[valid][chosen])
+    return _room(np.concatenate(points), np.concatenate(normals)) if points else None
+
+
 def camera_facts(scene_id: str, video_id: str, frames: list[FrameRow], camera_to_world: np.ndarray,
                  intrinsics: Intrinsics, canonical_from_world: np.ndarray) -> list[CameraFact]:
     """The `cameras` rows of a scene's keyframes (frames and poses [K, 4, 4] in the same order), in its canonical

@@ -199,6 +199,42 @@ def _report(args: argparse.Namespace) -> int:
         False), (ReportError,))
 
 
+def _models(args: argparse.Namespace) -> int:
+    from schemas.config import specialist_profile_path  # noqa: PLC0415
+    from specialists.catalogue import CATALOGUE, format_catalogue, format_verification, verify_profile  # noqa: PLC0415
+
+    if args.action == "list":
+        print(format_catalogue(args.models_dir))
+        return EXIT_OK
+    if args.action == "pull":
+        from specialists.hub import PullError, describe, pull  # noqa: PLC0415
+
+        unknown = [name for name in args.names if name not in CATALOGUE]
+        if unknown:
+            print(f"spacevista models pull: not in the catalogue: {', '.join(unknown)} (known: "
+                  f"{', '.join(CATALOGUE)})", file=sys.stderr)
+            return EXIT_USAGE
+        for name in args.names:
+            try:
+                print(describe(pull(CATALOGUE[name], args.models_dir, args.revision, args.force)), flush=True)
+            except PullError as err:
+                print(f"spacevista models pull: {err}", file=sys.stderr)
+                return EXIT_CRASH
+        return EXIT_OK
+    try:
+        result = verify_profile(specialist_profile_path(args.specialists.absolute()))
+    except ValueError as err:
+        print(f"spacevista models verify: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    gpus_visible = None
+    if result.gpus:
+        import torch  # noqa: PLC0415
+
+        gpus_visible = torch.cuda.device_count()
+    print(format_verification(result, gpus_visible))
+    return EXIT_OK if result.ok else EXIT_CRASH
+
+
 def _sources(args: argparse.Namespace) -> int:
     from sources.contract import Modality  # noqa: PLC0415
     from sources.registry import load_all_sources  # noqa: PLC0415
@@ -345,6 +381,25 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file to write")
     report.add_argument("--samples-per-tier", type=int, default=2)
     report.set_defaults(handler=_report)
+
+    models = commands.add_parser("models", help="the specialists' weights: list the catalogue, pull one from the "
+                                                "Hugging Face hub (the only command that uses the network), "
+                                                "verify what a profile needs")
+    models_actions = models.add_subparsers(dest="action", required=True, metavar="action")
+    models_list = models_actions.add_parser("list", help="the catalogue: role, licence, size, pulled or not")
+    models_list.add_argument("--models-dir", type=Path, default=Path("models"))
+    models_pull = models_actions.add_parser("pull", help="fetch models (endpoint: $HF_ENDPOINT), check each file "
+                                                         "against the hub, record sha256 and source beside them")
+    models_pull.add_argument("names", nargs="+", metavar="NAME", help="catalogue names (`spacevista models list`)")
+    models_pull.add_argument("--models-dir", type=Path, default=Path("models"))
+    models_pull.add_argument("--revision", default=None, help="a branch, tag or commit (default: main)")
+    models_pull.add_argument("--force", action="store_true", help="fetch again even if intact weights are there")
+    models_verify = models_actions.add_parser("verify", help="what a specialist profile needs: missing weights "
+                                                             "(with the pull command) and weights changed since "
+                                                             "their pull; exit 1 if any")
+    models_verify.add_argument("--specialists", type=Path, default=Path("default"),
+                               help="a profile YAML or a name in profiles/ (default: default)")
+    models.set_defaults(handler=_models)
 
     sources = commands.add_parser("sources", help="list the registered sources and the modalities each provides")
     sources.set_defaults(handler=_sources)

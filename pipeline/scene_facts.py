@@ -7,10 +7,11 @@ import numpy as np
 
 from facts.boxes import BoxView, box_scene_facts
 from facts.canonical import canonical_from_world
-from facts.lift import Intrinsic, Keyframe, camera_facts, lift_scene
+from facts.lift import Intrinsic, Keyframe, camera_facts, lift_scene, room_from_depth
 from pipeline.fill import FilledScene
 from schemas.facts import Provenance, SceneFact, SceneFacts
 from schemas.ingest import FrameRow
+from schemas.tiers import ScaleTier
 from sources.contract import Modality, SceneInputs
 from storage.artifacts import put_mask
 from storage.layout import OutputLayout
@@ -41,14 +42,14 @@ def build_scene_facts(filled: FilledScene, video_id: str, frames: list[FrameRow]
             [BoxView(i, pose, None if inputs.depth_m is None else inputs.depth_m[n])
              for n, (i, pose) in enumerate(zip(inputs.frame_indices, inputs.camera_to_world))],
             k, inputs.up, inputs.depth_dense, provenance, store_mask)
-        objects, canonical, extent, room = boxed.objects, boxed.canonical_from_world, boxed.extent_m, None
+        objects, canonical, extent = boxed.objects, boxed.canonical_from_world, boxed.extent_m
         tier, tier_from = boxed.tier, "metadata" if inputs.tier else "extent"
+        room = (room_from_depth(inputs.scene_id, _keyframes(inputs), Intrinsic(fx=k.fx, fy=k.fy, cx=k.cx, cy=k.cy),
+                                canonical)
+                if tier is ScaleTier.INDOOR and inputs.depth_m is not None and inputs.depth_dense else None)
     elif inputs.depth_m is not None and inputs.instance_ids is not None and inputs.depth_dense:
-        keyframes = [Keyframe(frame_index=i, depth_m=inputs.depth_m[n], instance_ids=inputs.instance_ids[n],
-                              camera_to_world=inputs.camera_to_world[n])
-                     for n, i in enumerate(inputs.frame_indices)]
         lifted = lift_scene(scene_id=inputs.scene_id, source_tier=inputs.tier, categories=inputs.categories,
-                            keyframes=keyframes, intrinsic=Intrinsic(fx=k.fx, fy=k.fy, cx=k.cx, cy=k.cy),
+                            keyframes=_keyframes(inputs), intrinsic=Intrinsic(fx=k.fx, fy=k.fy, cx=k.cx, cy=k.cy),
                             up_world=inputs.up, provenance=provenance, store_mask=store_mask)
         objects, canonical, extent, room = lifted.objects, lifted.canonical_from_world, lifted.extent_m, lifted.room
         tier, tier_from = lifted.tier, lifted.tier_from
@@ -68,6 +69,13 @@ def build_scene_facts(filled: FilledScene, video_id: str, frames: list[FrameRow]
                       scale_method=scale.method if scale else None, scale_m_per_unit=scale.scale if scale else None,
                       scale_relative_mad=scale.relative_mad if scale else None)
     return SceneFacts(scene=scene, objects=objects, cameras=cameras)
+
+
+def _keyframes(inputs: SceneInputs) -> list[Keyframe]:
+    """Dense depth, instance ids (none: all background) and pose per keyframe, for lifting."""
+    ids = inputs.instance_ids if inputs.instance_ids is not None else np.zeros(inputs.depth_m.shape, np.uint16)
+    return [Keyframe(frame_index=i, depth_m=inputs.depth_m[n], instance_ids=ids[n],
+                     camera_to_world=inputs.camera_to_world[n]) for n, i in enumerate(inputs.frame_indices)]
 
 
 def _provenance(inputs: SceneInputs) -> Provenance:

@@ -16,6 +16,15 @@ INPUT_PATH_FIELDS = ("manifest",)
 
 PATH_FIELDS = ("data_root", "output_root", "specialists", *INPUT_PATH_FIELDS)
 
+PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
+"""The specialist profiles that ship with the repository: `--specialists NAME` is profiles/NAME.yaml."""
+
+
+def specialist_profile_path(value: Path) -> Path:
+    """`value`, or the bundled profiles/<name>.yaml when `value` names no file and has no suffix (a bare name)."""
+    bundled = PROFILES_DIR / f"{value.name}.yaml"
+    return bundled if not value.suffix and not value.exists() and bundled.is_file() else value
+
 
 class ConfigFileError(ValueError):
     """A run configuration that cannot be used; the message names the file (or the flags) and the field."""
@@ -48,13 +57,15 @@ class CurateConfig(BaseModel):
         default=2, ge=1, le=10, description="tries of a video (and of a Ray task) before an unexpected error or a "
                                             "dead worker quarantines it; bad input is never retried")
     specialists: Path | None = Field(
-        default=None, description="a specialist profile YAML (schemas/specialists.py): depth, detection and SfM for "
-                                  "plain videos; None leaves plain videos as `failures` at stage `facts`")
+        default=None, description="a specialist profile YAML (schemas/specialists.py), or the name of one in "
+                                  "profiles/ (default, cpu): depth, detection and SfM for plain videos; None leaves "
+                                  "plain videos as `failures` at stage `facts`")
 
     @field_validator("specialists")
     @classmethod
     def _profile_loads(cls, value: Path | None) -> Path | None:
         if value is not None:
+            value = specialist_profile_path(value)
             load_profile(value)
         return value
 
