@@ -68,9 +68,20 @@ def require_weights(name: str, path: Path, how: str) -> Path:
 
 
 def weights_sha256(path: Path) -> str:
-    """sha256 over a weights file, or over every file of a weights directory (relative names and bytes, sorted)."""
-    digest = hashlib.sha256()
+    """sha256 over a weights file, or over every file of a weights directory (relative names and bytes, sorted).
+    Remembered per process while no file's size or modification time changes (a profile names a model per tier)."""
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    key = (path.resolve(), tuple((f, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+    if key not in _HASHES:
+        _HASHES[key] = _sha256_of(path, files)
+    return _HASHES[key]
+
+
+_HASHES: dict[tuple, str] = {}
+
+
+def _sha256_of(path: Path, files: list[Path]) -> str:
+    digest = hashlib.sha256()
     for file in files:
         if path.is_dir():
             digest.update(file.relative_to(path).as_posix().encode() + b"\0")
