@@ -305,7 +305,8 @@ def _parser() -> argparse.ArgumentParser:
                                                                           "(default: 2)")
     curate.add_argument("--no-default-data", action="store_true", help="never render the default set")
     curate.add_argument("--specialists", type=Path, default=None,
-                        help="a specialist profile YAML: depth, detection and SfM for plain videos (default: none)")
+                        help="a specialist profile: `default` or `cpu` (profiles/), or a YAML path; fills what a "
+                             "source lacks (depth, detection, poses, scale); default: none")
     curate.add_argument("--source", default=None,
                         help="read the data root with this source only (see `spacevista sources`); default: detect "
                              "each dataset layout present and report the source per item")

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.config import PROFILES_DIR
 from schemas.specialists import SpecialistProfile, load_profile
-from specialists.contract import weights_sha256
 
 DEFAULT_MODELS_DIR = Path("models")
 """Where `spacevista models pull` puts weights (relative to the working directory); the bundled profiles name
@@ -141,8 +140,9 @@ class WeightsCheck:
 
 
 def check_weights(weights: Path) -> WeightsCheck:
-    """Present and as pulled (its sha256 is the recorded one), missing, changed since the pull, or present without
-    a pull manifest (weights provided by hand: nothing to check them against)."""
+    """Present and as pulled (every file's sha256 is the one recorded at the pull, nothing added), missing, changed
+    since the pull, or present without a pull manifest (weights provided by hand: nothing to check them against).
+    Hashes are computed afresh, never remembered."""
     if not weights.exists():
         return WeightsCheck(weights, "missing")
     try:
@@ -151,17 +151,17 @@ def check_weights(weights: Path) -> WeightsCheck:
         return WeightsCheck(weights, "tampered", str(err))
     if manifest is None:
         return WeightsCheck(weights, "unrecorded", "no pull manifest beside it: not checked")
-    if weights_sha256(weights) == manifest.sha256:
-        return WeightsCheck(weights, "ok", manifest=manifest)
     present = weights_files(weights)
     changed = [name for name, record in manifest.files.items()
                if name in present and file_sha256(present[name]) != record.sha256]
     gone = [name for name in manifest.files if name not in present]
     extra = [name for name in present if name not in manifest.files]
+    if not (changed or gone or extra):
+        return WeightsCheck(weights, "ok", manifest=manifest)
     problems = [f"{what}: {', '.join(names)}" for what, names in
                 (("changed", changed), ("deleted", gone), ("added", extra)) if names]
-    return WeightsCheck(weights, "tampered", f"sha256 differs from the one recorded at the pull "
-                                             f"({manifest.sha256[:12]}…); " + "; ".join(problems), manifest)
+    return WeightsCheck(weights, "tampered", f"not the files recorded at the pull (sha256 {manifest.sha256[:12]}…); "
+                                             + "; ".join(problems), manifest)
 
 
 def entry_for(weights: Path) -> CatalogueEntry | None:

@@ -82,7 +82,7 @@ class FakeHub:
         if fault == "corrupt":
             middle = len(data) // 2
             return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:]
-        if fault == "truncate":
+        if fault in ("truncate", "short_body"):
             return data[:len(data) // 2]
         return data
 
