@@ -54,6 +54,7 @@ from schemas.tiers import ScaleTier
 from sources.contract import (KeyframePolicy, Modality, NativeBox, SceneInputs, Source, SourceError, checked_intrinsics,
                               checked_rotation, register_source)
 from sources.discovery import VideoItem, tier_hint
+from sources.images import read_depth_mm, read_rgb
 
 SOURCE = "arkitscenes"
 TRAJ_FILE = "lowres_wide.traj"
@@ -63,7 +64,6 @@ PINCAM_DIR = "lowres_wide_intrinsics"
 METADATA_FILE = "metadata.csv"
 ANNOTATION_SUFFIX = "_3dod_annotation.json"
 FRAMES_SUFFIX = "_frames"
-DEPTH_UNIT_M = 0.001
 POSE_TOLERANCE_S = 0.005
 PINCAM_OFFSETS_S = (0.0, -0.001, 0.001)  # the official loader's order
 INTRINSICS_SPREAD = 0.05
@@ -123,8 +123,9 @@ class ARKitScenesSource(Source):
         rgbs, depths, pincams, poses = [], [], [], []
         for index in keyframes:
             frame = frames[index]
-            rgb = _read_rgb(root, frame.rgb)
-            depth = _read_depth(root, frames_dir / DEPTH_DIR / frame.rgb.name, rgb.shape[:2])
+            rgb = read_rgb(inside_root(root, frame.rgb))
+            depth = read_depth_mm(inside_root(root, frames_dir / DEPTH_DIR / frame.rgb.name),
+                                  (rgb.shape[1], rgb.shape[0]), f"the {RGB_DIR} frame is")
             pincams.append(_read_pincam(root, frames_dir / PINCAM_DIR, vid, frame.stamp, rgb.shape[:2]))
             poses.append(_pose_at(traj, traj_path, frame))
             rgbs.append(_turn_image(rgb, turns))
@@ -290,30 +291,6 @@ def _median_intrinsics(pincams: list[tuple[Intrinsics, Path]]) -> Intrinsics:
                 raise SourceError(f"{path}: {name} = {getattr(k, name):g}, the keyframes' median is "
                                   f"{median[name]:g}: more than {INTRINSICS_SPREAD:.0%} apart")
     return Intrinsics(width=first.width, height=first.height, **median)
-
-
-def _read_rgb(root: Path, path: Path) -> np.ndarray:
-    path = inside_root(root, path)
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise SourceError(f"{path}: not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def _read_depth(root: Path, path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """Depth in metres (float32, 0 = none) from the uint16 mm PNG, which must have the RGB frame's size."""
-    path = inside_root(root, path)
-    if not path.is_file():
-        raise SourceError(f"{path}: missing (the frame's depth)")
-    depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if depth is None:
-        raise SourceError(f"{path}: not a readable image")
-    if depth.dtype != np.uint16 or depth.ndim != 2:
-        raise SourceError(f"{path}: depth is {depth.dtype} with shape {depth.shape}, expected single-channel uint16 mm")
-    if depth.shape != shape:
-        raise SourceError(f"{path}: depth is {depth.shape[1]}×{depth.shape[0]}, the {RGB_DIR} frame is "
-                          f"{shape[1]}×{shape[0]}")
-    return depth.astype(np.float32) * np.float32(DEPTH_UNIT_M)
 
 
 # --- orientation -----------------------------------------------------------------------------------------------

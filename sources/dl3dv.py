@@ -48,6 +48,7 @@ from schemas.tiers import ScaleTier
 from sources.contract import (KeyframePolicy, Modality, SceneInputs, Source, SourceError, checked_intrinsics,
                               checked_rotation, register_source)
 from sources.discovery import VideoItem, tier_hint
+from sources.images import read_rgb
 from sources.gravity import ESTIMATED_FROM_CAMERAS, estimate_up
 
 SOURCE = "dl3dv"
@@ -140,8 +141,10 @@ class DL3DVSource(Source):
                 raise SourceError(f"{file}: missing (frame {name!r} listed in {transforms_path})")
 
         keyframes = policy.select(len(files))
-        rgb = np.stack([_undistorted(_load_rgb(files[i], intrinsics, transforms_path, factor), intrinsics,
-                                     distortion) for i in keyframes])
+        size = (intrinsics.width, intrinsics.height)
+        expected = f"but {transforms_path} w, h give"  # (w // factor, h // factor)
+        rgb = np.stack([_undistorted(read_rgb(files[i], size, expected), intrinsics, distortion)
+                        for i in keyframes])
         producer = f"native:{SOURCE}/{TRANSFORMS_FILE}"
         return SceneInputs(
             scene_id=item.scene_id, source=SOURCE, frame_indices=keyframes,
@@ -244,29 +247,6 @@ def _pose(value, where: str) -> np.ndarray:
         raise SourceError(f"{where}: last row is {matrix[3].tolist()}, not [0, 0, 0, 1]")
     checked_rotation(matrix[:3, :3], where)
     return matrix @ OPENGL_TO_OPENCV
-
-
-def _load_rgb(path: Path, intrinsics: Intrinsics, transforms_path: Path, factor: int) -> np.ndarray:
-    """uint8 [H, W, 3] RGB, or SourceError when unreadable or not the size transforms.json implies."""
-    try:
-        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    except (OSError, cv2.error) as err:
-        raise SourceError(f"{path}: unreadable image ({err})") from None
-    if image is None:
-        raise SourceError(f"{path}: unreadable image")
-    if image.dtype != np.uint8:
-        raise SourceError(f"{path}: {image.dtype} pixels, expected 8-bit")
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    elif image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    else:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image.shape[:2] != (intrinsics.height, intrinsics.width):
-        raise SourceError(f"{path}: image is {image.shape[1]}×{image.shape[0]}, but {transforms_path} w, h give "
-                          f"{intrinsics.width}×{intrinsics.height} at downscale {factor} (w // {factor} × "
-                          f"h // {factor})")
-    return image
 
 
 def _undistorted(image: np.ndarray, intrinsics: Intrinsics, distortion: np.ndarray) -> np.ndarray:

@@ -51,7 +51,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import cv2
 import numpy as np
 
 from schemas.annotations import Intrinsics
@@ -69,6 +68,7 @@ from sources.contract import (
     register_source,
 )
 from sources.discovery import VideoItem
+from sources.images import read_rgb
 
 DATASET = "nuscenes"
 VERSION_GLOB = "v1.0-*"
@@ -334,7 +334,10 @@ class NuScenesSource(Source):
         for path, frame in zip(content, frames):
             if not path.is_file():
                 raise SourceError(f"{path} (sample_data {frame.camera['token']!r}: filename): missing")
-        images = [self._image(content[i], frames[i].camera, sample_data) for i in keyframes]
+        images = [read_rgb(content[i], (_field(frames[i].camera, "width", sample_data, int),
+                                        _field(frames[i].camera, "height", sample_data, int)),
+                           "sample_data width × height say",
+                           f"{content[i]} (sample_data {frames[i].camera['token']!r}: filename)") for i in keyframes]
         sizes = {image.shape for image in images}
         if len(sizes) > 1:
             raise SourceError(f"{sample_data.path}: the {self.channel} keyframes of scene {scene.get('name')!r} "
@@ -434,20 +437,6 @@ class NuScenesSource(Source):
     def _image_path(root: Path, data_root: Path, record: dict, sample_data: _Table) -> Path:
         filename = _field(record, "filename", sample_data, str)
         return inside_root(root, data_root / filename)
-
-    @staticmethod
-    def _image(path: Path, record: dict, sample_data: _Table) -> np.ndarray:
-        where = f"{path} (sample_data {record['token']!r}: filename)"
-        if not path.is_file():
-            raise SourceError(f"{where}: missing")
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise SourceError(f"{where}: not a readable image")
-        size = (_field(record, "width", sample_data, int), _field(record, "height", sample_data, int))
-        if (bgr.shape[1], bgr.shape[0]) != size:
-            raise SourceError(f"{where}: image is {bgr.shape[1]}×{bgr.shape[0]}, sample_data width × height say "
-                              f"{size[0]}×{size[1]}")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
     @staticmethod
     def _intrinsics(tables: _Tables, frames: list[_Frame], width: int, height: int) -> Intrinsics:

@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from schemas.annotations import Intrinsics
 from schemas.paths import inside_root
@@ -42,6 +41,7 @@ from sources.contract import (
     register_source,
 )
 from sources.discovery import VideoItem
+from sources.images import read_binary_mask, read_depth_mm, read_rgb
 from sources.gravity import ESTIMATED_FROM_CAMERAS, estimate_up
 
 DATASET = "wildrgbd"
@@ -49,7 +49,6 @@ SCENES_DIR = "scenes"
 METADATA_FILE = "metadata"
 POSES_FILE = "cam_poses.txt"
 RGB_DIR, DEPTH_DIR, MASKS_DIR = "rgb", "depth", "masks"
-DEPTH_UNIT_IN_M = 0.001
 FOREGROUND_ID = 1
 FRAME_RATE = 6.0
 """Frames per second assumed for timestamps: WildRGB-D's files (and its README) give no frame rate and no
@@ -89,11 +88,11 @@ class WildRGBDSource(Source):
         n_frames = len(poses)
         rgb_paths = _frame_paths(root, scene_dir, n_frames)
         keyframes = policy.select(n_frames)
-        size = (intrinsics.height, intrinsics.width)
-        rgb = np.stack([_read_rgb(rgb_paths[i], size) for i in keyframes])
-        depth = np.stack([_read_depth(inside_root(root, scene_dir / DEPTH_DIR / frame_name(i)), size)
+        size, says = (intrinsics.width, intrinsics.height), f"{METADATA_FILE} w × h say"
+        rgb = np.stack([read_rgb(rgb_paths[i], size, says) for i in keyframes])
+        depth = np.stack([read_depth_mm(inside_root(root, scene_dir / DEPTH_DIR / frame_name(i)), size, says)
                           for i in keyframes])
-        foreground = np.stack([_read_mask(inside_root(root, scene_dir / MASKS_DIR / frame_name(i)), size)
+        foreground = np.stack([read_binary_mask(inside_root(root, scene_dir / MASKS_DIR / frame_name(i)), size, says)
                                for i in keyframes])
         native = f"native:{DATASET}"
         return SceneInputs(
@@ -202,39 +201,3 @@ def _frame_paths(root: Path, scene_dir: Path, n_frames: int) -> list[Path]:
             raise SourceError(f"{path}: missing (cam_poses.txt has a pose for frame {index})")
         inside_root(root, path)
     return paths
-
-
-def _open(path: Path, size: tuple[int, int]) -> Image.Image:
-    if not path.is_file():
-        raise SourceError(f"{path}: missing")
-    try:
-        image = Image.open(path)
-        image.load()
-    except (UnidentifiedImageError, OSError) as err:
-        raise SourceError(f"{path}: unreadable image ({err})") from None
-    if (image.height, image.width) != size:
-        raise SourceError(f"{path}: {image.width}×{image.height}, metadata says w×h = {size[1]}×{size[0]}")
-    return image
-
-
-def _read_rgb(path: Path, size: tuple[int, int]) -> np.ndarray:
-    return np.asarray(_open(path, size).convert("RGB"))
-
-
-def _read_depth(path: Path, size: tuple[int, int]) -> np.ndarray:
-    image = _open(path, size)
-    if not image.mode.startswith("I"):
-        raise SourceError(f"{path}: depth image mode {image.mode}, expected a 16-bit PNG in millimetres")
-    depth = np.asarray(image).astype(np.float32)
-    if depth.min() < 0 or depth.max() > np.iinfo(np.uint16).max:
-        raise SourceError(f"{path}: depth values outside uint16 ({depth.min()}…{depth.max()})")
-    return depth * np.float32(DEPTH_UNIT_IN_M)
-
-
-def _read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
-    image = _open(path, size)
-    if image.mode == "1":
-        return np.asarray(image, dtype=bool)
-    if image.mode != "L":
-        raise SourceError(f"{path}: mask image mode {image.mode}, expected an 8-bit binary mask")
-    return np.asarray(image) > 127
