@@ -50,14 +50,6 @@ class Keyframe:
     camera_to_world: np.ndarray
 
 
-@dataclass(frozen=True)
-class Intrinsic:
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-
-
 @dataclass
 class _Accumulator:
     points: list[np.ndarray] = field(default_factory=list)
@@ -77,7 +69,7 @@ class LiftedScene:
 
 
 def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[int, str],
-               keyframes: list[Keyframe], intrinsic: Intrinsic, up_world: np.ndarray, provenance: Provenance,
+               keyframes: list[Keyframe], intrinsic: Intrinsics, up_world: np.ndarray, provenance: Provenance,
                store_mask: Callable[[np.ndarray], str | None]) -> LiftedScene:
     """Objects (and, indoors, the room) of one scene in its canonical frame, and the scene's tier: the source's
     tier when given (checked against the measured extent, which catches depth in the wrong unit), else the
@@ -87,17 +79,14 @@ def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[in
     background: list[np.ndarray] = []
     background_normals: list[np.ndarray] = []
     depth_samples: list[np.ndarray] = []
-    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(scene_id.encode()).digest()[:8], "little"))
+    rng = _scene_rng(scene_id)
     for kf in keyframes:
         points, normals, valid = _point_map(kf, intrinsic, canonical)
         if not valid.any():
             raise FactsError(f"frame {kf.frame_index}: depth has no valid value (all NaN, zero or negative)")
         depth_samples.append(kf.depth_m[valid][::97])
         ids = kf.instance_ids
-        bg = valid & (ids == 0)
-        chosen = _choose(int(bg.sum()), rng)
-        background.append(points[bg][chosen])
-        background_normals.append(normals[bg][chosen])
+        _sample_background(kf, points, normals, valid, rng, background, background_normals)
         for instance in np.unique(ids[ids > 0]):
             mask = ids == instance
             observation = _observe(kf, mask, valid, store_mask)
@@ -126,18 +115,31 @@ def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[in
                        objects=objects, room=room, canonical_from_world=canonical)
 
 
-def room_from_depth(scene_id: str, keyframes: list[Keyframe], intrinsic: Intrinsic,
+def room_from_depth(scene_id: str, keyframes: list[Keyframe], intrinsic: Intrinsics,
                     canonical: np.ndarray) -> RoomFact | None:
-    """The room (walls, floor, ceiling) of dense-depth keyframes whose objects are known otherwise (boxes): every
-    valid depth pixel counts as background, since walls bound the outline whatever stands inside."""
-    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(scene_id.encode()).digest()[:8], "little"))
-    points, normals = [], []
+    """The room (walls, floor, ceiling) of dense-depth keyframes whose objects are known otherwise (boxes): their
+    instance ids may be all 0, since walls bound the outline whatever stands inside."""
+    rng = _scene_rng(scene_id)
+    points: list[np.ndarray] = []
+    normals: list[np.ndarray] = []
     for kf in keyframes:
-        xyz, normal, valid = _point_map(kf, intrinsic, canonical)
-        chosen = _choose(int(valid.sum()), rng)
-        points.append(xyz[valid][chosen])
-        normals.append(normal[valid][chosen])
+        _sample_background(kf, *_point_map(kf, intrinsic, canonical), rng, points, normals)
     return _room(np.concatenate(points), np.concatenate(normals)) if points else None
+
+
+def _scene_rng(scene_id: str) -> np.random.Generator:
+    """The point-sampling stream of a scene: the same scene samples the same points."""
+    return np.random.default_rng(int.from_bytes(hashlib.sha256(scene_id.encode()).digest()[:8], "little"))
+
+
+def _sample_background(kf: Keyframe, points: np.ndarray, normals: np.ndarray, valid: np.ndarray,
+                       rng: np.random.Generator, into_points: list[np.ndarray], into_normals: list[np.ndarray]
+                       ) -> None:
+    """Append a sample of the keyframe's valid pixels of no instance (id 0): the room's surfaces."""
+    background = valid & (kf.instance_ids == 0)
+    chosen = _choose(int(background.sum()), rng)
+    into_points.append(points[background][chosen])
+    into_normals.append(normals[background][chosen])
 
 
 def camera_facts(scene_id: str, video_id: str, frames: list[FrameRow], camera_to_world: np.ndarray,
@@ -152,7 +154,7 @@ def camera_facts(scene_id: str, video_id: str, frames: list[FrameRow], camera_to
             for rank, (f, pose) in enumerate(zip(frames, camera_to_world, strict=True))]
 
 
-def _point_map(kf: Keyframe, k: Intrinsic, canonical: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _point_map(kf: Keyframe, k: Intrinsics, canonical: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Canonical XYZ per pixel, unit surface normals (0 where unknown), and the valid-depth mask."""
     depth = kf.depth_m.astype(np.float64)
     valid = np.isfinite(depth) & (depth > 0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -106,11 +107,8 @@ def fill_missing(inputs: SceneInputs, specialists: TierSpecialists | None, cache
     indices = np.asarray(inputs.frame_indices)
     rec = None
     if Modality.POSES in missing:
-        sfm = sfm_spec(specialists.profile.sfm)
-        arrays = cache.fetch(sfm, video_id, indices, lambda: _reconstruct(inputs.rgb, specialists.profile.sfm))
-        if "sfm_error" in arrays:
-            raise SfMError(str(arrays["sfm_error"]))
-        rec = SfMReconstruction.from_arrays(arrays)
+        rec = _structure(cache, sfm_spec(specialists.profile.sfm), video_id, indices,
+                         lambda: _reconstruct(inputs.rgb, specialists.profile.sfm))
     depth_metric = True
     if Modality.DEPTH in missing:
         runner = specialists.runners["depth"]
@@ -127,10 +125,9 @@ def fill_missing(inputs: SceneInputs, specialists: TierSpecialists | None, cache
         return FilledScene(_with_up(inputs))
     if rec is None:
         structure = triangulation_spec(inputs.camera_to_world)
-        arrays = cache.fetch(structure, video_id, indices, lambda: _triangulate(inputs))
-        if "sfm_error" in arrays:
-            raise SfMError(str(arrays["sfm_error"]))
-        return metric_from_sfm(inputs, SfMReconstruction.from_arrays(arrays), depth_metric, structure.provenance)
+        rec = _structure(cache, structure, video_id, indices,
+                         lambda: triangulate(inputs.rgb, inputs.intrinsics, inputs.camera_to_world))
+        return metric_from_sfm(inputs, rec, depth_metric, structure.provenance)
     return metric_from_sfm(inputs, rec, depth_metric, sfm_spec(specialists.profile.sfm).provenance)
 
 
@@ -194,21 +191,25 @@ def _with_up(inputs: SceneInputs) -> SceneInputs:
     return inputs.with_modality(Modality.GRAVITY, ESTIMATED_FROM_CAMERAS, up=estimate_up(inputs.camera_to_world))
 
 
-def _triangulate(inputs: SceneInputs) -> dict[str, np.ndarray]:
-    """Triangulated points as cache arrays; a failure is cached as its message, like SfM's."""
-    try:
-        return triangulate(inputs.rgb, inputs.intrinsics, inputs.camera_to_world).to_arrays()
-    except SfMError as err:
-        return {"sfm_error": np.array(str(err))}
-
-
-def _reconstruct(rgb: np.ndarray, config: SfMConfig) -> dict[str, np.ndarray]:
-    """The reconstruction as cache arrays; a failure is cached too (as its message): it is as deterministic."""
-    with tempfile.TemporaryDirectory(prefix="spacevista-sfm-") as workdir:
+def _structure(cache: SpecialistCache, spec: SpecialistSpec, video_id: str, indices: np.ndarray,
+               build: Callable[[], SfMReconstruction]) -> SfMReconstruction:
+    """A reconstruction (SfM, or triangulation under known poses) through the cache. A failure is cached too, as
+    its message (it is as deterministic), and raised again as SfMError."""
+    def arrays() -> dict[str, np.ndarray]:
         try:
-            return reconstruct(rgb, Path(workdir), config).to_arrays()
+            return build().to_arrays()
         except SfMError as err:
             return {"sfm_error": np.array(str(err))}
+
+    cached = cache.fetch(spec, video_id, indices, arrays)
+    if "sfm_error" in cached:
+        raise SfMError(str(cached["sfm_error"]))
+    return SfMReconstruction.from_arrays(cached)
+
+
+def _reconstruct(rgb: np.ndarray, config: SfMConfig) -> SfMReconstruction:
+    with tempfile.TemporaryDirectory(prefix="spacevista-sfm-") as workdir:
+        return reconstruct(rgb, Path(workdir), config)
 
 
 def _tracks_to_arrays(tracks: Tracks) -> dict[str, np.ndarray]:

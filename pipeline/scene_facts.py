@@ -7,7 +7,7 @@ import numpy as np
 
 from facts.boxes import BoxView, box_scene_facts
 from facts.canonical import canonical_from_world
-from facts.lift import Intrinsic, Keyframe, camera_facts, lift_scene, room_from_depth
+from facts.lift import Keyframe, camera_facts, lift_scene, room_from_depth
 from pipeline.fill import FilledScene
 from schemas.facts import Provenance, SceneFact, SceneFacts
 from schemas.ingest import FrameRow
@@ -44,12 +44,11 @@ def build_scene_facts(filled: FilledScene, video_id: str, frames: list[FrameRow]
             k, inputs.up, inputs.depth_dense, provenance, store_mask)
         objects, canonical, extent = boxed.objects, boxed.canonical_from_world, boxed.extent_m
         tier, tier_from = boxed.tier, "metadata" if inputs.tier else "extent"
-        room = (room_from_depth(inputs.scene_id, _keyframes(inputs), Intrinsic(fx=k.fx, fy=k.fy, cx=k.cx, cy=k.cy),
-                                canonical)
+        room = (room_from_depth(inputs.scene_id, _keyframes(inputs), k, canonical)
                 if tier is ScaleTier.INDOOR and inputs.depth_m is not None and inputs.depth_dense else None)
     elif inputs.depth_m is not None and inputs.instance_ids is not None and inputs.depth_dense:
         lifted = lift_scene(scene_id=inputs.scene_id, source_tier=inputs.tier, categories=inputs.categories,
-                            keyframes=_keyframes(inputs), intrinsic=Intrinsic(fx=k.fx, fy=k.fy, cx=k.cx, cy=k.cy),
+                            keyframes=_keyframes(inputs), intrinsic=k,
                             up_world=inputs.up, provenance=provenance, store_mask=store_mask)
         objects, canonical, extent, room = lifted.objects, lifted.canonical_from_world, lifted.extent_m, lifted.room
         tier, tier_from = lifted.tier, lifted.tier_from

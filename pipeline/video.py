@@ -73,8 +73,8 @@ def curate_video(item: VideoItem, config: CurateConfig, layout: OutputLayout, ru
         source = _stage("discover", get_source, item.source)
         _stage("discover", inside_root, config.data_root, item.path)
         tier_specialists = specialists.for_tier(item.tier) if specialists else None
-        stride = (tier_specialists and not source.native and tier_specialists.profile.keyframe_stride
-                  or config.keyframe_stride)
+        own_stride = tier_specialists.profile.keyframe_stride if tier_specialists and not source.native else None
+        stride = own_stride or config.keyframe_stride  # a profile's stride is for frames-only sources
         inputs = _read(source, config, item, KeyframePolicy(stride, config.max_keyframes))
         video_id = _stage("probe", content_sha256, inputs.content)
         frames = _stage("decode", _store_keyframes, inputs, layout, video_id)

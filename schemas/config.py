@@ -58,8 +58,9 @@ class CurateConfig(BaseModel):
                                             "dead worker quarantines it; bad input is never retried")
     specialists: Path | None = Field(
         default=None, description="a specialist profile YAML (schemas/specialists.py), or the name of one in "
-                                  "profiles/ (default, cpu): depth, detection and SfM for plain videos; None leaves "
-                                  "plain videos as `failures` at stage `facts`")
+                                  "profiles/ (default, cpu): fills what a source lacks (depth, detection, poses, "
+                                  "scale); None leaves an item that lacks something as a `failures` row at stage "
+                                  "`facts`")
 
     @field_validator("specialists")
     @classmethod

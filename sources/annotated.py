@@ -19,13 +19,13 @@ from pydantic import ValidationError
 from schemas.annotations import (CAMERAS_FILE, DEPTH_FILE, FRAMES_DIR, MASKS_FILE, SCENE_FILE, VIDEO_FILE, CameraTrack,
                                  SceneAnnotation)
 from schemas.paths import inside_root
-from sources.contract import KeyframePolicy, Modality, SceneInputs, Source, SourceError, register_source
+from sources.contract import (ROTATION_TOLERANCE, KeyframePolicy, Modality, SceneInputs, Source, SourceError,
+                              register_source)
 from sources.discovery import VideoItem
 from sources.video_decode import decode_frames, frame_files, probe_video
 
 SOURCE = "annotated"
 DEPTH_UNIT_IN_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
-ROTATION_TOLERANCE = 1e-3
 
 
 class AnnotationError(SourceError):

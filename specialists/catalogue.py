@@ -7,7 +7,6 @@ Nothing here touches the network: downloading is specialists/hub.py's one job (`
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.config import PROFILES_DIR
 from schemas.specialists import SpecialistProfile, load_profile
+from specialists.contract import file_sha256
 
 DEFAULT_MODELS_DIR = Path("models")
 """Where `spacevista models pull` puts weights (relative to the working directory); the bundled profiles name
@@ -114,14 +114,6 @@ def write_manifest(weights: Path, manifest: PullManifest) -> Path:
     partial.write_text(manifest.model_dump_json(indent=1) + "\n")
     os.replace(partial, path)
     return path
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def weights_files(weights: Path) -> dict[str, Path]:

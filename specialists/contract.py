@@ -80,15 +80,25 @@ def weights_sha256(path: Path) -> str:
 _HASHES: dict[tuple, str] = {}
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of one file's bytes, read fresh."""
+    return _feed(hashlib.sha256(), path).hexdigest()
+
+
 def _sha256_of(path: Path, files: list[Path]) -> str:
     digest = hashlib.sha256()
     for file in files:
         if path.is_dir():
             digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        _feed(digest, file)
     return digest.hexdigest()
+
+
+def _feed(digest, file: Path):
+    with file.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest
 
 
 def check_frames(frames: np.ndarray, specialist: str) -> np.ndarray:

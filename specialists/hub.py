@@ -22,11 +22,10 @@ from specialists.catalogue import (
     PulledFile,
     PullManifest,
     check_weights,
-    file_sha256,
     manifest_path,
     write_manifest,
 )
-from specialists.contract import weights_sha256
+from specialists.contract import file_sha256, weights_sha256
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 

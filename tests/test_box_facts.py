@@ -3,8 +3,6 @@ sensor depth, dense or LiDAR-sparse) takes away, so a prompt lands only where th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
@@ -12,28 +10,16 @@ from facts.boxes import BoxView, _ray_box, box_scene_facts
 from schemas.annotations import Intrinsics
 from schemas.facts import Provenance
 from schemas.tiers import ScaleTier
+from sources.contract import NativeBox
 
 K = Intrinsics(fx=200.0, fy=200.0, cx=160.0, cy=120.0, width=320, height=240)
 CAMERA = np.array([[1.0, 0, 0, 0], [0, 0, 1.0, 0], [0, -1.0, 0, 1.0], [0, 0, 0, 1]])  # at z = 1 m, looking along +y
 PROVENANCE = Provenance(depth="native:test", poses="native:test", masks="native:test/boxes")
 
 
-@dataclass(frozen=True)
-class Box:
-    instance_id: int
-    category: str
-    center: np.ndarray
-    size: np.ndarray
-    rotation: np.ndarray
-
-    def corners(self) -> np.ndarray:
-        signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=float)
-        return self.center + (signs * self.size / 2) @ self.rotation.T
-
-
-def _yawed(instance: int, centre, size, yaw_deg: float = 0.0) -> Box:
+def _yawed(instance: int, centre, size, yaw_deg: float = 0.0) -> NativeBox:
     c, s = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
-    return Box(instance, "cabinet", np.asarray(centre, float), np.asarray(size, float),
+    return NativeBox(instance, "cabinet", np.asarray(centre, float), np.asarray(size, float),
                np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]]))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facts.canonical import canonical_from_world
-from facts.lift import MIN_BOX_SIDE_PX, FactsError, Intrinsic, Keyframe, lift_scene
+from facts.lift import MIN_BOX_SIDE_PX, FactsError, Keyframe, lift_scene
 from schemas.facts import Provenance
 from schemas.tiers import ScaleTier
 from sources.synthetic import RenderSettings, SceneRenderer, build_scene
@@ -34,7 +34,7 @@ def _lift(annotation, keyframes, tier=None, masks=None):
     k = SETTINGS.intrinsics()
     masks = masks if masks is not None else []
     return lift_scene(annotation.scene_id, tier, {o.instance_id: o.category for o in annotation.objects}, keyframes,
-                      Intrinsic(k.fx, k.fy, k.cx, k.cy), np.array(annotation.up), NATIVE_PROVENANCE,
+                      k, np.array(annotation.up), NATIVE_PROVENANCE,
                       lambda mask: masks.append(mask) or f"mask-{len(masks)}")
 
 

@@ -213,6 +213,15 @@ def test_only_the_pull_module_touches_the_hub_switches():
         if "HF_HUB_OFFLINE" in text or any(name.split(".")[0] == "huggingface_hub" for name in imports):
             mentions.add(path.relative_to(REPO).as_posix())
     assert mentions == {"runtime/offline.py", "specialists/hub.py"}
+    hub_importers = set()
+    for path in (p for package in packages for p in (REPO / package).rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        owners = {id(node): function.name for function in ast.walk(tree) if isinstance(function, ast.FunctionDef)
+                  for node in ast.walk(function)}
+        hub_importers |= {(path.relative_to(REPO).as_posix(), owners.get(id(node), "<module>"))
+                          for node in ast.walk(tree)
+                          if isinstance(node, ast.ImportFrom) and node.module == "specialists.hub"}
+    assert hub_importers == {("flows/cli.py", "_models")}  # the download code loads only for `models pull`
 
 
 def test_verify_reports_weights_changed_since_their_pull_and_pull_repairs_them(endpoint, tmp_path, capsys):
