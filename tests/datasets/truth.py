@@ -59,10 +59,11 @@ class Curated:
     sources: set[str] = field(default_factory=set)
 
 
-def curate_fixtures(workdir: Path) -> dict[str, Curated]:
-    """Write every dataset's fixture scenes under `workdir` and curate each item found by auto-detection."""
+def curate_fixtures(workdir: Path, fixtures: dict[str, list] = FIXTURES) -> dict[str, Curated]:
+    """Write every dataset's fixture scenes (`fixtures`: dataset → writers) under `workdir` and curate each item
+    found by auto-detection."""
     out = {}
-    for dataset, writers in FIXTURES.items():
+    for dataset, writers in fixtures.items():
         root = workdir / f"{dataset}-data"
         root.mkdir(parents=True)
         result = out[dataset] = Curated()
