@@ -66,8 +66,9 @@ def evaluate(config: EvaluateConfig) -> EvalRunRow:
     predictions, bad_lines = collect_responses(config, plan, rows)
     result = score_and_commit(config, plan, rows, predictions, bad_rows + bad_lines)
     publish_leaderboard(config)
-    get_run_logger().info("eval %s: %s on %s, %d samples, %d errors, overall %s", plan.run_id, plan.model,
-                          config.table, result.run.n_samples, result.run.n_errors, result.run.overall)
+    get_run_logger().info("eval %s: %s on %s, %d samples, %d errors, overall per sample %s, mean over tiers %s",
+                          plan.run_id, plan.model, config.table, result.run.n_samples, result.run.n_errors,
+                          result.run.overall_per_sample, result.run.overall_tier_mean)
     return result.run
 
 

@@ -1,4 +1,4 @@
-"""`export`: a curate output root's QA → a training export (SpaceVista items, ShareGPT, Parquet, drawn frames)."""
+"""`export`: a curate output root's QA (or benchmark) → an export in the spacevista or the authors' seed format."""
 
 from __future__ import annotations
 
@@ -38,6 +38,9 @@ def export(config: ExportConfig) -> ExportReport:
     if report.contamination.n_rows:
         logger.warning("dropped %d rows of benchmark scenes %s", report.contamination.n_rows,
                        ", ".join(report.contamination.scene_ids))
+    if report.drawn_instead:
+        logger.info("%d seed items come drawn: the authors' loader would draw a prompt in another colour",
+                    len(report.drawn_instead))
     for row in report.skipped:
         logger.warning("skipped %s: %s", row.qa_id, row.reason)
     return report

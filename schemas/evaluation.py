@@ -42,7 +42,9 @@ class EvaluateConfig(_Frozen):
 
     output_root: Path = Field(description="the curated output root (tables, frames, catalog); results go here too")
     table: str = Field(default="qa", description="catalog table holding the QA rows (qa, benchmark, …)")
-    predictions: Path | None = Field(default=None, description='JSONL file, one {"id": qa_id, "response": …} per line')
+    predictions: Path | None = Field(
+        default=None, description='JSONL file, one {"id": qa_id, "response": …} per line, or the SpaceVista authors\' '
+                                  'results file (evaluate_api.py: {"id", "predicted_answer", …} per line)')
     endpoint: EndpointConfig | None = None
     local_model: LocalModelConfig | None = None
     model_name: str | None = Field(
@@ -100,7 +102,10 @@ class EvalRunRow(_Frozen):
     n_samples: int = Field(description="QA rows scored (every one counts; an error scores 0)")
     n_errors: int = Field(description="samples scored 0 because no answer could be obtained or read")
     n_input_errors: int = Field(description="prediction lines that match no sample (malformed, unknown id, repeat)")
-    overall: float | None = Field(description="unweighted mean of the per-tier scores")
+    overall_per_sample: float | None = Field(
+        description="micro overall: mean over every scored sample (what the authors' SpaceVista-Bench scorer reports)")
+    overall_tier_mean: float | None = Field(
+        description="macro overall: unweighted mean of the per-tier scores (every tier counts the same)")
     per_tier: dict[str, float]
     per_task: dict[str, float]
     started_at: datetime

@@ -19,6 +19,10 @@ ITEM_INPUT_TYPES: dict[InputType, str] = {
 }
 """QARow.input_type → the SpaceVista item's input_type."""
 
+PROMPTS_BY_FORMAT: dict[str, Literal["drawn", "annotations"]] = {"spacevista": "drawn", "seed": "annotations"}
+"""Default prompt delivery: LLaMA-Factory draws nothing, so spacevista frames come drawn; the authors' loaders draw
+from `annotations`, so seed frames come clean."""
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -60,18 +64,41 @@ class ExportConfig(_Frozen):
         default=None, description="output root holding the `benchmark_scenes` registry; None = output_root")
     refuse_contaminated: bool = Field(
         default=False, description="raise instead of dropping rows whose scene or video is in the benchmark")
+    format: Literal["spacevista", "seed"] = Field(
+        default="spacevista", description="spacevista: items JSONL, ShareGPT + dataset_info.json, Parquet; seed: the "
+                                          "authors' SpaceVista-Full / -Bench items (JSON array + Parquet)")
+    prompts: Literal["drawn", "annotations"] | None = Field(
+        default=None, description="drawn: frames with the visual prompts drawn, annotations empty; annotations: the "
+                                  "frames as curated, the prompts in `annotations` for the loader to draw (seed: "
+                                  "an item the authors' loader would draw in other colours comes drawn); "
+                                  "None = the format's default (PROMPTS_BY_FORMAT)")
+
+    @property
+    def prompt_mode(self) -> Literal["drawn", "annotations"]:
+        """How the visual prompts reach the model: never drawn and annotated both."""
+        return self.prompts or PROMPTS_BY_FORMAT[self.format]
 
 
 class PointAnnotation(_Frozen):
-    coords: list[float] = Field(description="[x, y] in pixels")
+    coords: list[float] = Field(description="pixels of the exported frame: [x, y]; in the seed format [y, x], the "
+                                            "order the authors' evaluator reads")
     image_index: int = Field(ge=0)
     color: str
 
 
 class BoxAnnotation(_Frozen):
-    coords: list[float] = Field(description="[x1, y1, x2, y2] in pixels")
+    coords: list[float] = Field(description="[x1, y1, x2, y2] in pixels of the exported frame")
     image_index: int = Field(ge=0)
     color: str
+
+
+class DualBoxAnnotation(_Frozen):
+    """One object boxed on two frames (object matching): the first-named box is the source."""
+
+    source_image: str = Field(description="the source box's frame, as listed in `videos`")
+    source_bbox: list[float] = Field(description="[x1, y1, x2, y2] in pixels")
+    target_image: str
+    target_bboxes: list[list[float]]
 
 
 class MaskAnnotation(_Frozen):
@@ -80,13 +107,25 @@ class MaskAnnotation(_Frozen):
     object_ids: list[str]
 
 
-class ItemAnnotations(_Frozen):
-    """Visual prompts; a kind the item does not use is null. dual_bbox: two boxes on two different frames."""
+class SeedMaskAnnotation(_Frozen):
+    image_path: str = Field(description="the exported frame the mask lies on, relative to the export directory")
+    mask_path: str = Field(description=".npy array of the frame's size: the object's pixels hold its instance id, "
+                                       "the rest 0")
+    object_ids: list[int] = Field(description="the instance ids to select from the array")
 
-    points: list[PointAnnotation] | None
-    bboxes: list[BoxAnnotation] | None
-    masks: list[MaskAnnotation] | None
-    dual_bbox: list[BoxAnnotation] | None
+
+class ItemAnnotations(_Frozen):
+    """Visual prompts: a kind the item does not use is an empty list (dual_bbox: null). Two boxes on two frames
+    are the dual_bbox and not listed in bboxes, so a loader draws each once."""
+
+    points: list[PointAnnotation] = []
+    bboxes: list[BoxAnnotation] = []
+    masks: list[MaskAnnotation] = []
+    dual_bbox: DualBoxAnnotation | None = None
+
+
+class SeedAnnotations(ItemAnnotations):
+    masks: list[SeedMaskAnnotation] = []  # type: ignore[assignment]
 
 
 class Message(_Frozen):
@@ -102,13 +141,43 @@ class ItemMetadata(_Frozen):
     original_type: TaskType
 
 
-class SpaceVistaItem(_Frozen):
-    """One exported item in SpaceVista's released format (the JSONL line and the Parquet row)."""
+class _Item(_Frozen):
+    """What every exported item holds: the user turn (`<video>` + question), the answer turn, the frame files."""
 
     id: str
     input_type: Literal["image_text", "image_point_text", "image_bbox_text", "image_mask_text",
                         "image_point_bbox_text"]
     messages: list[Message] = Field(min_length=2, max_length=2)
     videos: list[list[str]] = Field(min_length=1, max_length=1, description="one video given as its frame files")
+
+
+class SpaceVistaItem(_Item):
+    """One exported item in the spacevista format (the JSONL line and the Parquet row)."""
+
     annotations: ItemAnnotations
     metadata: ItemMetadata
+
+
+class SeedMetadata(_Frozen):
+    scene_source: str = Field(description="the scene the item was asked about")
+    original_id: str = Field(description="'<source dataset>/<scene id>'")
+    category: Literal["TinyTabletop", "Tabletop", "Indoor", "Outdoor"] = Field(
+        description="the authors' name of the tier (training.seed_format.TIER_NAMES)")
+    scale: str = Field(description="the tier's length unit (mm, cm, m)")
+    original_type: str = Field(description="the authors' task code (training.seed_format.task_code)")
+
+
+class SeedItem(_Item):
+    """One item as in the authors' SpaceVista-Full release (their JSON array's element)."""
+
+    annotations: SeedAnnotations
+    metadata: SeedMetadata
+
+
+class SeedBenchItem(SeedItem):
+    """One item as in the authors' SpaceVista-Bench: the question and its answer at the top level as well."""
+
+    question: str
+    answer: str = Field(description="the option letter, or the number shown to the model, bare (\"2.53\")")
+    unit: str = Field(description="the number's unit (DisplayUnit: mm, cm, m, km, m2, m3, deg, count); '' for a "
+                                  "letter")

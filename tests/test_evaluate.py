@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import cv2
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -17,8 +16,9 @@ from pydantic import ValidationError
 from schemas.arrow import arrow_schema
 from schemas.evaluation import EndpointConfig, EvalRunRow, EvaluateConfig, LocalModelConfig
 from schemas.qa import QARow
-from storage.catalog import query
-from storage.commits import commit_shard, manifest_versions, stage_table
+from storage.catalog import open_catalog, query
+from storage.commits import commit_shard, stage_table
+from storage.manifests import manifest_versions
 from storage.layout import OutputLayout
 from tests.eval_builders import ChatServer, commit_qa, frames, mc_row, numeric_row
 from tests.flow_runner import run_flow
@@ -68,7 +68,8 @@ MODEL_A = {  # response, and its score worked out by hand
 }
 TIERS_BY_HAND = {"tiny_tabletop": (1.0 + 0.0 + 0.9) / 3, "tabletop": (0.6 + 1.0) / 2,
                  "indoor": (0.9 + 0.1 + 0.0) / 3, "outdoor": (0.0 + 0.8) / 2, "drone": (1.0 + 0.7) / 2}
-OVERALL_BY_HAND = sum(TIERS_BY_HAND.values()) / 5  # 0.60333…
+OVERALL_BY_HAND = sum(TIERS_BY_HAND.values()) / 5  # mean over tiers: 0.60333…
+PER_SAMPLE_BY_HAND = sum(entry[1] for entry in MODEL_A.values() if entry) / 12  # mean over samples: 7.0 / 12
 
 
 @pytest.fixture
@@ -95,7 +96,8 @@ def test_leaderboard_reproduced_by_hand(hand_root, tmp_path):
     evaluate_qa(EvaluateConfig(output_root=layout.root, predictions=oracle))
 
     assert result.run.per_tier == pytest.approx(TIERS_BY_HAND)
-    assert result.run.overall == pytest.approx(OVERALL_BY_HAND)
+    assert result.run.overall_tier_mean == pytest.approx(OVERALL_BY_HAND)
+    assert result.run.overall_per_sample == pytest.approx(PER_SAMPLE_BY_HAND) == pytest.approx(0.58333, abs=1e-5)
     assert result.run.per_task["existence"] == pytest.approx(0.5)
     assert result.report.per_tier_task[("indoor", "existence")] == 0.0
     scores = {s.qa_id: s.score for s in result.samples if s.qa_id}
@@ -107,12 +109,14 @@ def test_leaderboard_reproduced_by_hand(hand_root, tmp_path):
     assert bad_line.error.startswith("model-a.jsonl line 6: not JSON") and bad_line.score is None
 
     board = catalog_leaderboard(layout)
-    assert board.column_names == ["model", "tiny_tabletop", "tabletop", "indoor", "outdoor", "drone", "overall",
-                                  "samples"]
-    assert board.to_pylist()[1] == {"model": "oracle", **{t: 1.0 for t in TIERS_BY_HAND}, "overall": 1.0,
-                                    "samples": 12}
-    assert leaderboard_markdown(board).splitlines()[2] == "| model-a | 63.3 | 80.0 | 33.3 | 40.0 | 85.0 | 60.3 | 12 |"
-    assert "overall 60.3" in format_run(result.run)
+    assert board.column_names == ["model", "tiny_tabletop", "tabletop", "indoor", "outdoor", "drone",
+                                  "overall_per_sample", "overall_tier_mean", "samples"]
+    assert board.to_pylist()[1] == {"model": "oracle", **{t: 1.0 for t in TIERS_BY_HAND}, "overall_per_sample": 1.0,
+                                    "overall_tier_mean": 1.0, "samples": 12}
+    assert leaderboard_markdown(board).splitlines()[2] == \
+        "| model-a | 63.3 | 80.0 | 33.3 | 40.0 | 85.0 | 58.3 | 60.3 | 12 |"
+    assert ("overall per sample (micro, as the authors' scorer) 58.3  overall mean over tiers (macro) 60.3"
+            in format_run(result.run))
 
 
 def test_rerun_of_the_same_predictions_replaces_the_run(hand_root, tmp_path):
@@ -158,6 +162,31 @@ def test_bad_prediction_lines_are_per_sample_errors(hand_root, tmp_path):
     assert result.run.n_samples == 12 and result.run.n_input_errors == 5
 
 
+def test_the_authors_results_file_is_read(hand_root, tmp_path):
+    """evaluate_api.py's result lines: `id` + `predicted_answer`; their other fields (their own `ground_truth`
+    included) are ignored, their "ERROR…" marker of a failed request is that sample's error."""
+    layout, rows = hand_root
+    ids = [r.qa_id for r in rows]
+
+    def result_line(qa: str, **fields) -> str:
+        return json.dumps({"id": qa, "input_type": "text", "category": "Tabletop", "scale": "tabletop",
+                           "original_type": "x", "question": "?", "ground_truth": "Z", "answer_type": "mc",
+                           "num_frames_sent": 2, **fields})
+
+    lines = [result_line(ids[0], predicted_answer="<think>left</think>\n<answer>a</answer>"),
+             result_line(ids[1], predicted_answer="ERROR: API returned None content"),
+             result_line(ids[2], predicted_answer="<answer>50</answer>", response="<answer>50</answer>"),
+             *[result_line(r.qa_id, predicted_answer=r.response) for r in rows[3:]]]
+    result = evaluate_qa(EvaluateConfig(output_root=layout.root, predictions=write_jsonl(tmp_path / "r.jsonl", lines)))
+    by_id = {s.qa_id: s for s in result.samples}
+    assert by_id[ids[0]].score == 1.0 and by_id[ids[0]].extracted == "A"
+    assert by_id[ids[1]].error == ("r.jsonl line 2: the authors' evaluator recorded a failed request "
+                                   "('ERROR: API returned None content')")
+    assert by_id[ids[2]].error == 'r.jsonl line 3: has both "response" and "predicted_answer"'
+    assert [by_id[i].score for i in ids] == [1.0, 0.0, 0.0] + [1.0] * 9
+    assert result.run.n_errors == 2 and result.run.n_input_errors == 0
+
+
 def test_an_invalid_table_row_is_kept_outside_the_scores(hand_root, tmp_path):
     layout, rows = hand_root
     broken = {**rows[0].model_dump(), "qa_id": qa_id("broken"), "question": "Which side? (options lost)"}
@@ -166,7 +195,7 @@ def test_an_invalid_table_row_is_kept_outside_the_scores(hand_root, tmp_path):
     lines = [json.dumps({"id": r.qa_id, "response": r.response}) for r in rows]
     oracle = write_jsonl(tmp_path / "oracle.jsonl", [*lines, json.dumps({"id": qa_id("broken"), "response": "A"})])
     result = evaluate_qa(EvaluateConfig(output_root=layout.root, predictions=oracle))
-    assert result.run.n_samples == 12 and result.run.overall == 1.0 and result.run.n_input_errors == 1
+    assert result.run.n_samples == 12 and result.run.overall_tier_mean == 1.0 and result.run.n_input_errors == 1
     (outside,) = [s for s in result.samples if s.score is None]
     assert outside.qa_id == qa_id("broken")
     assert outside.error.startswith("qa row is not a valid QARow: Value error, multiple-choice question does not "
@@ -186,7 +215,7 @@ def test_any_qa_table_by_name(hand_root, tmp_path):
     commit_qa(layout, rows[:3], table="benchmark")
     oracle = write_jsonl(tmp_path / "oracle.jsonl", [json.dumps({"id": r.qa_id, "response": r.response}) for r in rows])
     result = evaluate_qa(EvaluateConfig(output_root=layout.root, predictions=oracle, table="benchmark"))
-    assert result.run.n_samples == 3 and result.run.overall == 1.0 and result.run.n_input_errors == 9
+    assert result.run.n_samples == 3 and result.run.overall_tier_mean == 1.0 and result.run.n_input_errors == 9
     with pytest.raises(ValueError, match="holds RunRow rows, not QA"):
         evaluate_qa(EvaluateConfig(output_root=layout.root, predictions=oracle, table="runs"))
 
@@ -209,7 +238,7 @@ def test_endpoint_run_retries_a_dropped_connection(hand_root, chat_server):
     chat_server.drop_next = 1
     result = evaluate_qa(EvaluateConfig(output_root=layout.root, endpoint=endpoint(chat_server)))
     assert chat_server.asked == sorted(r.qa_id for r in rows)  # the dropped first request was retried, once
-    assert result.run.overall == pytest.approx(OVERALL_BY_HAND) and result.run.source == "endpoint"
+    assert result.run.overall_tier_mean == pytest.approx(OVERALL_BY_HAND) and result.run.source == "endpoint"
 
     body = chat_server.bodies[chat_server.asked.index(qa_id("tiny-1"))]
     assert body["model"] == "test-vlm" and body["temperature"] == 0
@@ -248,7 +277,7 @@ def test_endpoint_run_resumes_after_an_outage(hand_root, chat_server):
     assert [(s.qa_id, s.score, s.extracted) for s in resumed.samples] == \
            [(s.qa_id, s.score, s.extracted) for s in uninterrupted.samples]
     assert resumed.run.per_tier == uninterrupted.run.per_tier
-    assert resumed.run.overall == uninterrupted.run.overall == pytest.approx(OVERALL_BY_HAND)
+    assert resumed.run.overall_tier_mean == uninterrupted.run.overall_tier_mean == pytest.approx(OVERALL_BY_HAND)
 
 
 def test_endpoint_garbage_is_a_per_sample_error_and_asked_again(hand_root, chat_server):
@@ -276,7 +305,7 @@ def test_endpoint_garbage_is_a_per_sample_error_and_asked_again(hand_root, chat_
     chat_server.raw, chat_server.asked = {}, []
     fixed = evaluate_qa(config)
     assert sorted(chat_server.asked) == sorted(ids[:5])  # errors are not cached: asked again, the rest is not
-    assert fixed.run.n_errors == 0 and fixed.run.overall == pytest.approx(OVERALL_BY_HAND)
+    assert fixed.run.n_errors == 0 and fixed.run.overall_tier_mean == pytest.approx(OVERALL_BY_HAND)
 
 
 def test_local_tiny_qwen2vl_directory(hand_root, tmp_path):
@@ -309,14 +338,15 @@ def test_evaluate_flow_on_the_default_run(default_run, tmp_path):
     for i, r in enumerate(qa):
         right.setdefault(r["scale"], []).append(int(i % 2 == 0))
     tiers = {tier: sum(v) / len(v) for tier, v in right.items()}
-    with duckdb.connect(str(layout.catalog), read_only=True) as con:
-        run = con.sql("SELECT eval_run_id, model, n_samples, n_errors, overall, per_tier FROM eval_runs "
+    with open_catalog(layout) as con:
+        run = con.sql("SELECT eval_run_id, model, n_samples, n_errors, overall_tier_mean, per_tier FROM eval_runs "
                       "WHERE model = 'half-right'").fetchall()
         samples = con.sql("SELECT scale, avg(score), count(*), count(error) FROM eval_samples "
                           "WHERE eval_run_id = ? GROUP BY scale", params=[run[0][0]]).fetchall()
     (run_id, model, n_samples, n_errors, overall, per_tier), = run
-    assert (run_id, model, overall) == (report.eval_run_id, "half-right", report.overall)
+    assert (run_id, model, overall) == (report.eval_run_id, "half-right", report.overall_tier_mean)
     assert n_samples == len(qa) and n_errors == len(qa) // 2
     assert dict(per_tier) == pytest.approx(tiers)
     assert overall == pytest.approx(sum(tiers.values()) / len(tiers))
+    assert report.overall_per_sample == pytest.approx((len(qa) + 1) // 2 / len(qa))
     assert {tier: avg for tier, avg, _, _ in samples} == pytest.approx(tiers)

@@ -12,17 +12,21 @@ import cv2
 import numpy as np
 import pytest
 
-from schemas.arrow import to_arrow
+from schemas.arrow import from_record, to_arrow
 from schemas.benchmark import BenchmarkConfig, BenchmarkSceneRow
 from schemas.export import ITEM_INPUT_TYPES, ExportConfig, SpaceVistaItem, TierBalance
-from schemas.qa import VisualPrompt
+from schemas.qa import QARow, VisualPrompt
+from schemas.tiers import ScaleTier
 from storage.catalog import query
 from storage.commits import commit_shard, stage_table
 from storage.layout import OutputLayout
+from tests.authors_eval import AuthorsLoader
 from tests.flow_runner import run_flow
+from tests.seed_scoring import authors_score
 from training.benchmark import build_benchmark_split
 from training.export import ContaminationError, ExportError, ExportReport, export_dataset, tier_targets
 from training.prompts import PROMPT_BGR, draw_prompts, stroke_sizes
+from training.seed_format import task_code
 
 PLANTED = "indoor_000"
 ITEM_KEYS = {"id", "input_type", "messages", "videos", "annotations", "metadata"}
@@ -121,14 +125,8 @@ def test_export_writes_spacevista_items_sharegpt_and_parquet(planted, tmp_path):
         assert item["metadata"] == {"scene_source": row["source"], "original_id": row["scene_id"],
                                     "category": row["scale"], "scale": {"tiny_tabletop": "mm", "tabletop": "cm"}.get(
                                         row["scale"], "m"), "original_type": row["task_type"]}
-        kinds = {p["kind"] for p in row["visual_prompts"]}
-        assert (item["annotations"]["points"] is None) == ("point" not in kinds)
-        assert (item["annotations"]["bboxes"] is None) == ("bbox" not in kinds)
-        assert (item["annotations"]["masks"] is None) == ("mask" not in kinds)
-        for mask in item["annotations"]["masks"] or []:
-            assert (tmp_path / "export" / mask["mask_path"]).is_file() and mask["image_path"] in item["videos"][0]
+        assert item["annotations"] == {"points": [], "bboxes": [], "masks": [], "dual_bbox": None}
     assert {i["input_type"] for i in items} == set(ITEM_INPUT_TYPES.values())
-    assert any(i["annotations"]["dual_bbox"] for i in items)
 
     info = json.loads((tmp_path / "export" / "dataset_info.json").read_text())
     assert info == {"spacevista": {
@@ -142,8 +140,28 @@ def test_export_writes_spacevista_items_sharegpt_and_parquet(planted, tmp_path):
     loaded = datasets.load_dataset("parquet", data_files=report.files["parquet"], split="train",
                                    cache_dir=str(tmp_path / "hf-cache"))
     assert loaded.num_rows == len(items) and set(loaded.column_names) == ITEM_KEYS
-    assert loaded[0]["id"] == items[0]["id"] and loaded[0]["messages"] == items[0]["messages"]
-    assert loaded[0]["videos"] == items[0]["videos"] and loaded[0]["metadata"] == items[0]["metadata"]
+    assert loaded.to_list() == items
+
+
+@pytest.mark.e2e
+def test_annotated_items_carry_every_prompt_once_on_clean_frames(planted, tmp_path):
+    report = export_dataset(ExportConfig(output_root=planted, export_dir=tmp_path, prompts="annotations"))
+    qa = {r["qa_id"]: r for r in _qa(planted, "SELECT qa_id, task_type, frame_paths, visual_prompts FROM qa")}
+    for item in _items(report):
+        row, annotations = qa[item["id"]], item["annotations"]
+        kinds = [p["kind"] for p in row["visual_prompts"]]
+        dual = annotations["dual_bbox"]
+        assert (dual is not None) == (row["task_type"] == "object_matching" and kinds == ["bbox", "bbox"])
+        assert len(annotations["points"]) == kinds.count("point")
+        assert len(annotations["bboxes"]) + (2 if dual else 0) == kinds.count("bbox")
+        assert [m["object_ids"] for m in annotations["masks"]] == [
+            [p["object_id"]] for p in row["visual_prompts"] if p["kind"] == "mask"]
+        for mask in annotations["masks"]:
+            assert (tmp_path / mask["mask_path"]).is_file() and mask["image_path"] in item["videos"][0]
+        assert [(tmp_path / f).read_bytes() for f in item["videos"][0]] == [
+            (planted / f).read_bytes() for f in row["frame_paths"]]
+    assert any(i["annotations"]["dual_bbox"] for i in _items(report))
+    assert any(i["annotations"]["masks"] for i in _items(report))
 
 
 @pytest.mark.e2e
@@ -272,3 +290,52 @@ def test_a_missing_mask_skips_its_rows_with_the_reason_and_the_rest_is_exported(
     assert report.n_items == report.per_tier["outdoor"].exported == len(rows) - len(users) > 0
     assert report.per_tier["outdoor"].taken == len(rows)
     assert {i["id"] for i in _items(report)} == {r["qa_id"] for r in rows} - users
+
+
+@pytest.fixture(scope="module")
+def benchmark_all_tiers(default_run, tmp_path_factory) -> Path:
+    """A copy of the default run's output with a benchmark holding out the first scene of every tier."""
+    root = Path(shutil.copytree(default_run.output, tmp_path_factory.mktemp("bench") / "out"))
+    build_benchmark_split(BenchmarkConfig(data_root=default_run.data_root, output_root=root,
+                                          held_out_scene_ids=tuple(f"{t.value}_000" for t in ScaleTier)))
+    return root
+
+
+@pytest.mark.e2e
+def test_the_authors_evaluator_reads_and_scores_every_item_of_the_seed_benchmark(benchmark_all_tiers, tmp_path):
+    """0 crashes over the whole benchmark; a perfect answer scores 1; the authors' loader draws every annotation in
+    the colour the question names but the object-matching target (blue for green); items it would recolour otherwise
+    come drawn."""
+    report = export_dataset(ExportConfig(output_root=benchmark_all_tiers, export_dir=tmp_path, table="benchmark",
+                                         format="seed"))
+    rows = {r["qa_id"]: from_record(r, QARow) for r in _qa(benchmark_all_tiers, "SELECT * FROM benchmark")}
+    loader = AuthorsLoader(tmp_path)
+    entries = loader.load(Path(report.files["items"]))
+    assert len(entries) == len(rows) == report.n_items > 50 and report.skipped == []
+    crashes, scores = [], []
+    for entry in entries:
+        try:
+            loader.frames(entry)
+            result = loader.result(entry, f"<think>…</think>\n<answer>{entry['answer']}</answer>")
+            scores.append(authors_score(result["ground_truth"], result["predicted_answer"]))
+        except Exception as err:  # noqa: BLE001 (counting crashes is the point)
+            crashes.append((entry["id"], repr(err)))
+    assert crashes == [] and scores == [1.0] * len(entries)
+    assert {e["metadata"]["category"] for e in entries} == {"TinyTabletop", "Tabletop", "Indoor", "Outdoor"}
+    assert [e["metadata"]["original_type"] for e in entries] == [
+        task_code(rows[e["id"]].task_type, rows[e["id"]].template_id) for e in entries]
+    assert any(e["annotations"]["dual_bbox"] for e in entries)
+    for entry in entries:
+        prompts = rows[entry["id"]].visual_prompts
+        for mask in entry["annotations"]["masks"]:
+            labels = np.load(tmp_path / mask["mask_path"], allow_pickle=False)
+            assert labels.dtype.kind == "u" and (labels == mask["object_ids"][0]).any()
+            assert mask["object_ids"][0] in {int(p.object_id.split("/")[-1]) for p in prompts if p.kind == "mask"}
+        annotated = any(entry["annotations"][k] for k in ("points", "bboxes", "masks", "dual_bbox"))
+        assert annotated == (bool(prompts) and entry["id"] not in report.drawn_instead)
+        named = sorted(p.color for p in prompts) if annotated else []
+        if entry["annotations"]["dual_bbox"]:
+            assert named == ["green", "red"] and sorted(loader.colours(entry)) == ["blue", "red"]
+        else:
+            assert sorted(loader.colours(entry)) == named
+    assert len(report.drawn_instead) < len(entries) / 5

@@ -19,6 +19,7 @@ from training.metrics import (
     leaderboard_markdown,
     mean_relative_accuracy,
     score_response,
+    shown_value_si,
     summarize,
 )
 
@@ -94,14 +95,24 @@ def test_answer_span_is_the_last_tag_or_the_whole_text():
     ("<answer>No.</answer>", ["yes", "no"], "B"),
     ("<answer>Left of</answer>", ["right of", "left of"], "B"),
     ("<answer>A</answer> on second thought <answer>E</answer>", ["a", "b", "c", "d", "e"], "E"),
+    ("<answer>b</answer>", ["x", "y"], "B"),                    # lowercase forms, as the authors' scorer reads them
+    ("(b)", ["x", "y"], "B"),
+    ("b. y", ["x", "y"], "B"),
+    ("<answer>b, probably</answer>", ["x", "y"], "B"),
+    ("I pick option b", ["x", "y"], "B"),
+    ("the answer is: (e)", ["v", "w", "x", "y", "z"], "E"),
 ])
 def test_choice_extraction(response, options, letter):
     assert extract_choice(response, options).letter == letter
 
 
-def test_choice_extraction_failure_says_why():
-    extraction = extract_choice("<answer>b, probably</answer>", ["x", "y"])
-    assert extraction.letter is None and "no option letter A–E in answer 'b, probably'" == extraction.error
+@pytest.mark.parametrize("response", ["<answer>a cup on the right</answer>", "<answer>probably the bigger one</answer>",
+                                      "<answer>be careful</answer>"])
+def test_choice_extraction_failure_says_why(response):
+    """A lowercase letter counts only in an unambiguous form: never the article of "a cup"."""
+    extraction = extract_choice(response, ["x", "y"])
+    span = response.removeprefix("<answer>").removesuffix("</answer>")
+    assert extraction.letter is None and extraction.error == f"no option letter A–E in answer {span!r}"
 
 
 @pytest.mark.parametrize(("response", "unit", "value_si"), [
@@ -155,17 +166,32 @@ def test_score_response_uses_mra_in_si():
     assert score_response("<answer>none</answer>", answer)[0] == 0.0
 
 
-def test_summary_is_mean_per_tier_and_unweighted_mean_over_tiers():
+@pytest.mark.parametrize("value_si", [2.5289, 2.5311])
+def test_numeric_ground_truth_is_the_shown_value(value_si):
+    """Shown 2.53 m (stored 2.5289 or 2.5311): ×1.3 of the shown value is exactly a 30 % error, inside θ = 0.70, and
+    scores the same whatever the unrounded value; against the unrounded 2.5289 it would be 30.06 % and score 0.4."""
+    answer = NumericAnswer(value_si=value_si, unit=DisplayUnit.M, display_value=2.53)
+    assert shown_value_si(answer) == 2.53
+    assert score_response("<answer>3.289</answer>", answer)[0] == pytest.approx(0.5) == spec_mra(Fraction("3.289"),
+                                                                                                   Fraction("2.53"))
+    assert score_response("<answer>328.9 cm</answer>", answer)[0] == pytest.approx(0.5)
+    tiny = NumericAnswer(value_si=0.012345, unit=DisplayUnit.MM, display_value=12.3)
+    assert shown_value_si(tiny) == pytest.approx(0.0123)
+    assert score_response("<answer>12.3 mm</answer>", tiny)[0] == 1.0
+
+
+def test_summary_is_mean_per_tier_with_both_overalls():
     scores = [SampleScore("a", "indoor", "object_size", 1.0), SampleScore("b", "indoor", "existence", 0.0),
               SampleScore("c", "indoor", "existence", 0.5), SampleScore("d", "drone", "existence", 1.0)]
     report = summarize(scores)
     assert report.per_tier == pytest.approx({"indoor": 0.5, "drone": 1.0})
     assert list(report.per_tier) == ["indoor", "drone"]  # tier order, small to large
-    assert report.overall == pytest.approx(0.75)  # not the sample mean 0.625
+    assert report.overall_tier_mean == pytest.approx(0.75)  # macro: (0.5 + 1.0) / 2
+    assert report.overall_per_sample == pytest.approx(0.625)  # micro: 2.5 / 4
     assert report.per_task == pytest.approx({"existence": 0.5, "object_size": 1.0})
     assert report.per_tier_task[("indoor", "existence")] == pytest.approx(0.25)
     assert report.samples == 4
-    assert summarize([]).overall is None
+    assert summarize([]).overall_tier_mean is None and summarize([]).overall_per_sample is None
     with pytest.raises(ValueError, match="outside"):
         summarize([SampleScore("x", "indoor", "existence", 1.5)])
 
@@ -175,13 +201,15 @@ def test_leaderboard_table_and_markdown():
                                      SampleScore("b", "drone", "existence", 0.25)]),
                "model-b": summarize([SampleScore("a", "tabletop", "existence", 0.5)])}
     table = leaderboard(reports)
-    assert table.column_names == ["model", "tabletop", "drone", "overall", "samples"]
+    assert table.column_names == ["model", "tabletop", "drone", "overall_per_sample", "overall_tier_mean", "samples"]
     assert table.to_pylist() == [
-        {"model": "model-a", "tabletop": 1.0, "drone": 0.25, "overall": 0.625, "samples": 2},
-        {"model": "model-b", "tabletop": 0.5, "drone": None, "overall": 0.5, "samples": 1},
+        {"model": "model-a", "tabletop": 1.0, "drone": 0.25, "overall_per_sample": 0.625, "overall_tier_mean": 0.625,
+         "samples": 2},
+        {"model": "model-b", "tabletop": 0.5, "drone": None, "overall_per_sample": 0.5, "overall_tier_mean": 0.5,
+         "samples": 1},
     ]
     assert leaderboard_markdown(table) == (
-        "| model | tabletop | drone | overall | samples |\n"
-        "|---|---:|---:|---:|---:|\n"
-        "| model-a | 100.0 | 25.0 | 62.5 | 2 |\n"
-        "| model-b | 50.0 | – | 50.0 | 1 |")
+        "| model | tabletop | drone | overall_per_sample | overall_tier_mean | samples |\n"
+        "|---|---:|---:|---:|---:|---:|\n"
+        "| model-a | 100.0 | 25.0 | 62.5 | 62.5 | 2 |\n"
+        "| model-b | 50.0 | – | 50.0 | 50.0 | 1 |")

@@ -128,11 +128,17 @@ def model_rows(data: pa.Table, model: type[BaseModel]) -> tuple[list, list[tuple
     return rows, invalid
 
 
-def read_predictions(path: Path) -> tuple[dict[str, Prediction], list[InputProblem]]:
-    """{qa_id: Prediction} from a JSONL file of {"id", "response"} lines; unusable lines come back as problems.
+RESPONSE_FIELDS = ("response", "predicted_answer")
+"""Where a prediction line holds the model's answer: ours, or the SpaceVista authors' results file (evaluate_api.py)."""
 
-    A line with an id but no usable response (missing, NaN, not text) is that sample's error; a repeated id keeps
-    its first line."""
+
+def read_predictions(path: Path) -> tuple[dict[str, Prediction], list[InputProblem]]:
+    """{qa_id: Prediction} from a JSONL file of {"id", "response"} lines or the authors' {"id", "predicted_answer",
+    …} result lines (other fields, such as their `ground_truth`, are ignored: the table's answer is scored against);
+    unusable lines come back as problems.
+
+    A line with an id but no usable response (missing, both fields, NaN, not text, the authors' "ERROR…" marker of a
+    failed request) is that sample's error; a repeated id keeps its first line."""
     predictions: dict[str, Prediction] = {}
     problems: list[InputProblem] = []
     with open(path, encoding="utf-8", errors="replace") as handle:
@@ -152,18 +158,25 @@ def read_predictions(path: Path) -> tuple[dict[str, Prediction], list[InputProbl
             if qa_id in predictions:
                 problems.append(InputProblem(qa_id, f"{ref}: repeats id {qa_id} ({predictions[qa_id].ref} counts)"))
                 continue
-            predictions[qa_id] = _prediction(record.get("response"), ref)
+            predictions[qa_id] = _prediction(record, ref)
     return predictions, problems
 
 
-def _prediction(response: object, ref: str) -> Prediction:
+def _prediction(record: dict, ref: str) -> Prediction:
+    given = [name for name in RESPONSE_FIELDS if name in record]
+    if len(given) != 1:
+        fields = " and ".join(f'"{name}"' for name in (given or RESPONSE_FIELDS))
+        return Prediction(None, f"{ref}: {'has both' if given else 'has neither'} {fields}", ref)
+    response = record[given[0]]
+    if given[0] == "predicted_answer" and isinstance(response, str) and response.startswith("ERROR"):
+        return Prediction(None, f"{ref}: the authors' evaluator recorded a failed request ({_clip(response)!r})", ref)
     if isinstance(response, str):
         return Prediction(response, ref=ref)
     if isinstance(response, (int, float)) and not isinstance(response, bool):
         if math.isfinite(response):
             return Prediction(str(response), ref=ref)
-        return Prediction(None, f"{ref}: response is the number {response}, not an answer", ref)
-    return Prediction(None, f"{ref}: \"response\" is {type(response).__name__}, not text", ref)
+        return Prediction(None, f"{ref}: {given[0]} is the number {response}, not an answer", ref)
+    return Prediction(None, f"{ref}: \"{given[0]}\" is {type(response).__name__}, not text", ref)
 
 
 class ResponseCache:
@@ -269,7 +282,8 @@ def finish_run(config: EvaluateConfig, plan: EvalPlan, rows: list[QARow], predic
     report = summarize(SampleScore(s.qa_id, s.scale, s.task_type, s.score) for s in scored)  # type: ignore[arg-type]
     run = EvalRunRow(eval_run_id=plan.run_id, model=plan.model, source=config.source, source_ref=plan.source_ref,
                      table=config.table, n_samples=len(scored), n_errors=sum(s.error is not None for s in scored),
-                     n_input_errors=len(problems), overall=report.overall, per_tier=report.per_tier,
+                     n_input_errors=len(problems), overall_per_sample=report.overall_per_sample,
+                     overall_tier_mean=report.overall_tier_mean, per_tier=report.per_tier,
                      per_task=report.per_task, started_at=plan.started_at, finished_at=datetime.now(UTC),
                      config_json=config.model_dump_json())
     return EvalResult(run, scored + problem_samples(plan.run_id, problems), report)
@@ -317,17 +331,20 @@ def catalog_leaderboard(layout: OutputLayout, table: str = "qa") -> pa.Table:
     runs = query(layout, "SELECT * FROM eval_runs WHERE \"table\" = ? ORDER BY model, finished_at", [table]).to_pylist()
     latest = {run["model"]: run for run in runs}
     return leaderboard({model: ScoreReport(per_task=dict(run["per_task"]), per_tier_task={},
-                                           per_tier=dict(run["per_tier"]), overall=run["overall"],
-                                           samples=run["n_samples"])
+                                           per_tier=dict(run["per_tier"]),
+                                           overall_per_sample=run["overall_per_sample"],
+                                           overall_tier_mean=run["overall_tier_mean"], samples=run["n_samples"])
                         for model, run in latest.items()})
 
 
 def format_run(run: EvalRunRow) -> str:
-    """End-of-run report: counts, overall, per-tier and per-task scores (percent), where to find the errors."""
-    overall = "–" if run.overall is None else f"{100 * run.overall:.1f}"
+    """End-of-run report: counts, both overalls (labelled), per-tier and per-task scores (percent), where to find the
+    errors."""
     lines = [f"eval {run.eval_run_id}: model {run.model} on {run.table} ({run.source}: {run.source_ref})",
-             f"samples {run.n_samples}  errors {run.n_errors}  unusable inputs {run.n_input_errors}  "
-             f"overall {overall}", "", "tier".ljust(24) + "score".rjust(8)]
+             f"samples {run.n_samples}  errors {run.n_errors}  unusable inputs {run.n_input_errors}",
+             f"overall per sample (micro, as the authors' scorer) {_percent(run.overall_per_sample)}  "
+             f"overall mean over tiers (macro) {_percent(run.overall_tier_mean)}", "",
+             "tier".ljust(24) + "score".rjust(8)]
     lines += [tier.ljust(24) + f"{100 * score:8.1f}" for tier, score in run.per_tier.items()]
     lines += ["", "task".ljust(24) + "score".rjust(8)]
     lines += [task.ljust(24) + f"{100 * score:8.1f}" for task, score in run.per_task.items()]
@@ -335,6 +352,10 @@ def format_run(run: EvalRunRow) -> str:
         lines += ["", f"errors: SELECT qa_id, error FROM eval_samples WHERE eval_run_id = '{run.eval_run_id}' "
                       f"AND error IS NOT NULL"]
     return "\n".join(lines)
+
+
+def _percent(score: float | None) -> str:
+    return "–" if score is None else f"{100 * score:.1f}"
 
 
 def _first_error(err: ValidationError) -> str:

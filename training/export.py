@@ -1,6 +1,11 @@
-"""Export curated QA for training: SpaceVista items (JSONL + Parquet), ShareGPT + LLaMA-Factory dataset_info.json,
-and the frames with their visual prompts drawn.
+"""Export curated QA in one of two formats, with the frames and masks the items point to.
 
+- spacevista: items JSONL + Parquet, ShareGPT + LLaMA-Factory dataset_info.json; frames with the prompts drawn.
+- seed: the SpaceVista authors' items (their SpaceVista-Full `all.json`, or SpaceVista-Bench with top-level
+  question / answer / unit for the `benchmark` table) as a JSON array + Parquet; clean frames, prompts in
+  `annotations` (points [y, x], masks as .npy label arrays with integer ids) for their loaders to draw.
+
+Frames come drawn with empty annotations, or clean with annotations, never both (ExportConfig.prompts).
 Each item's frames form one video: the user turn carries a single `<video>` placeholder and `videos` holds one list
 of frame files. LLaMA-Factory's multimodal plugin requires as many `<video>` tags in the text as entries in
 `videos`, and takes a video given as a list of image files as already-sampled frames; `<image>` tags would need an
@@ -10,12 +15,14 @@ of frame files. LLaMA-Factory's multimodal plugin requires as many `<video>` tag
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import uuid
+from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -23,19 +30,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.arrow import arrow_schema, from_record, to_arrow
-from schemas.export import (ITEM_INPUT_TYPES, BoxAnnotation, ExportConfig, ItemAnnotations, ItemMetadata,
-                            MaskAnnotation, Message, PointAnnotation, SpaceVistaItem, TierBalance)
+from schemas.export import (ITEM_INPUT_TYPES, BoxAnnotation, DualBoxAnnotation, ExportConfig, ItemAnnotations,
+                            ItemMetadata, MaskAnnotation, Message, PointAnnotation, SeedAnnotations, SeedBenchItem,
+                            SeedItem, SeedMaskAnnotation, SeedMetadata, SpaceVistaItem, TierBalance)
 from schemas.paths import OutsideDataRootError, inside_root
-from schemas.qa import QARow, VisualPrompt
+from schemas.qa import QARow, TaskType, VisualPrompt
 from schemas.tiers import TIER_SPECS, ScaleTier
 from storage.catalog import query
 from storage.commits import read_manifest
 from storage.layout import OutputLayout
 from training.benchmark import read_registry
 from training.prompts import PROMPT_BGR, draw_prompts
+from training.seed_format import TIER_NAMES, authors_draw_as_named, in_palette_order, seed_answer, task_code
 
 VIDEO_PLACEHOLDER = "<video>"
 BATCH_ROWS = 1024
@@ -90,6 +99,9 @@ class ExportReport(_Report):
     skipped: list[SkippedRow]
     media_files_written: int
     files: dict[str, str]
+    drawn_instead: list[str] = Field(
+        default=[], description="seed items delivered drawn although annotations were asked for: the authors' "
+                                "loader would draw a prompt in another colour than the question names")
 
 
 def export_dataset(config: ExportConfig) -> ExportReport:
@@ -124,7 +136,7 @@ def export_dataset(config: ExportConfig) -> ExportReport:
         per_tier={t: TierCount(available=n, taken=taken.get(t, 0), exported=writer.per_tier[t])
                   for t, n in available.items()},
         registry_scenes=len(registry), contamination=contamination, skipped=skipped,
-        media_files_written=writer.frames.written, files=files)
+        media_files_written=writer.frames.written, files=files, drawn_instead=writer.drawn_instead)
 
 
 def tier_targets(available: dict[str, int], balance: TierBalance) -> dict[str, int]:
@@ -204,18 +216,17 @@ class _FrameStore:
         self.layout, self.export_dir, self.drawn_format = layout, export_dir, drawn_format
         self.written = 0
         self._frames: dict[tuple, str] = {}
+        self._shapes: dict[str, tuple[int, int]] = {}
 
     def frame(self, source: str, prompts: list[VisualPrompt]) -> str:
-        """The export path of a frame with its prompts drawn (the original bytes when it has none)."""
+        """The export path of a frame with `prompts` drawn on it (the original bytes when there are none)."""
         key = (source, tuple(p.model_dump_json() for p in prompts))
         if key not in self._frames:
             path = self._source(source, "frame")
             if not prompts:
                 self._frames[key] = self._put(path.read_bytes(), path.suffix)
             else:
-                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-                if image is None:
-                    raise ItemError(f"frame {source} is not a readable image")
+                image = self._image(source)
                 masks = {p.mask_path: self._mask_array(p, image.shape[:2]) for p in prompts if p.kind == "mask"}
                 suffix = f".{self.drawn_format}"
                 ok, encoded = cv2.imencode(suffix, draw_prompts(image, prompts, masks), _ENCODE_PARAMS[suffix])
@@ -224,17 +235,40 @@ class _FrameStore:
                 self._frames[key] = self._put(encoded.tobytes(), suffix)
         return self._frames[key]
 
-    def mask(self, source: str) -> str:
-        path = self._source(source, "mask")
+    def mask(self, prompt: VisualPrompt) -> str:
+        """The export path of the prompt's binary PNG mask, as curated."""
+        path = self._source(self._mask_path(prompt), "mask")
         return self._put(path.read_bytes(), path.suffix, kind="masks")
 
+    def label_mask(self, prompt: VisualPrompt, frame_source: str) -> tuple[str, int]:
+        """The export path of the prompt's mask as a `.npy` label array of its frame's size (the object's pixels
+        hold its instance id, the rest 0), and that id."""
+        instance = _instance_id(prompt.object_id)
+        if frame_source not in self._shapes:
+            self._shapes[frame_source] = self._image(frame_source).shape[:2]
+        labels = self._mask_array(prompt, self._shapes[frame_source]).astype(np.min_scalar_type(instance)) * instance
+        buffer = io.BytesIO()
+        np.save(buffer, labels, allow_pickle=False)
+        return self._put(buffer.getvalue(), ".npy", kind="masks"), instance
+
+    def _image(self, source: str) -> np.ndarray:
+        image = cv2.imread(str(self._source(source, "frame")), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ItemError(f"frame {source} is not a readable image")
+        return image
+
     def _mask_array(self, prompt: VisualPrompt, shape: tuple[int, int]) -> np.ndarray:
+        mask_path = self._mask_path(prompt)
+        mask = cv2.imread(str(self._source(mask_path, "mask")), cv2.IMREAD_GRAYSCALE)
+        if mask is None or mask.shape != shape:
+            raise ItemError(f"mask {mask_path} is unreadable or not {shape[1]}×{shape[0]} like its frame")
+        return mask > 127
+
+    @staticmethod
+    def _mask_path(prompt: VisualPrompt) -> str:
         if prompt.mask_path is None:
             raise ItemError(f"mask prompt for {prompt.object_id} has no mask_path")
-        mask = cv2.imread(str(self._source(prompt.mask_path, "mask")), cv2.IMREAD_GRAYSCALE)
-        if mask is None or mask.shape != shape:
-            raise ItemError(f"mask {prompt.mask_path} is unreadable or not {shape[1]}×{shape[0]} like its frame")
-        return mask > 127
+        return prompt.mask_path
 
     def _source(self, rel: str, what: str) -> Path:
         path = inside_root(self.layout.local_root, self.layout.local_root / rel)
@@ -255,8 +289,81 @@ class _FrameStore:
         return rel
 
 
+class _Sink(ABC):
+    """One output file, written under a temporary name and published by one rename."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+
+    @abstractmethod
+    def write(self, item: BaseModel) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def publish(self) -> None:
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class _JsonLines(_Sink):
+    def __init__(self, path: Path, render: Callable[[BaseModel], str]):
+        super().__init__(path)
+        self.render, self.handle = render, open(self.tmp, "w", encoding="utf-8")
+
+    def write(self, item: BaseModel) -> None:
+        self.handle.write(self.render(item) + "\n")
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class _JsonArray(_JsonLines):
+    """A JSON array, one element a line (LLaMA-Factory's ShareGPT file; the authors' bench and all.json)."""
+
+    def __init__(self, path: Path, render: Callable[[BaseModel], str]):
+        super().__init__(path, render)
+        self.handle.write("[")
+        self.n = 0
+
+    def write(self, item: BaseModel) -> None:
+        self.handle.write(("," if self.n else "") + "\n" + self.render(item))
+        self.n += 1
+
+    def close(self) -> None:
+        if not self.handle.closed:
+            self.handle.write("\n]\n")
+        super().close()
+
+
+class _Parquet(_Sink):
+    def __init__(self, path: Path, model: type[BaseModel]):
+        super().__init__(path)
+        self.model = model
+        self.writer = pq.ParquetWriter(self.tmp, arrow_schema(model), compression="zstd")
+        self.batch: list[BaseModel] = []
+
+    def write(self, item: BaseModel) -> None:
+        self.batch.append(item)
+        if len(self.batch) >= BATCH_ROWS:
+            self._flush()
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+
+    def _flush(self) -> None:
+        if self.batch:
+            self.writer.write_table(to_arrow(self.batch, self.model))
+            self.batch = []
+
+
 class _ExportWriter:
-    """Streams items into the JSONL, ShareGPT and Parquet files (temporary names until close)."""
+    """Streams items into the format's files (temporary names until close)."""
 
     def __init__(self, layout: OutputLayout, config: ExportConfig):
         self.config = config
@@ -264,82 +371,118 @@ class _ExportWriter:
         self.n_items = 0
         self.per_tier: Counter = Counter()
         config.export_dir.mkdir(parents=True, exist_ok=True)
-        name = config.dataset_name
-        self.paths = {"items": config.export_dir / f"{name}.jsonl",
-                      "sharegpt": config.export_dir / f"{name}_sharegpt.json",
-                      "parquet": config.export_dir / f"{name}.parquet"}
-        self._tmp = {k: p.with_name(f".{p.name}.{uuid.uuid4().hex[:8]}.tmp") for k, p in self.paths.items()}
-        self._jsonl = open(self._tmp["items"], "w")
-        self._sharegpt = open(self._tmp["sharegpt"], "w")
-        self._sharegpt.write("[")
-        self._parquet = pq.ParquetWriter(self._tmp["parquet"], arrow_schema(SpaceVistaItem), compression="zstd")
-        self._batch: list[SpaceVistaItem] = []
+        self.sinks = _sinks(config)
+        self.drawn_instead: list[str] = []
 
     def add(self, row: QARow) -> None:
         item = self._item(row)
-        self._jsonl.write(item.model_dump_json() + "\n")
-        sharegpt = {"messages": [m.model_dump() for m in item.messages], "videos": item.videos}
-        self._sharegpt.write(("," if self.n_items else "") + "\n" + json.dumps(sharegpt, ensure_ascii=False))
-        self._batch.append(item)
-        if len(self._batch) >= BATCH_ROWS:
-            self._flush()
+        for sink in self.sinks.values():
+            sink.write(item)
         self.n_items += 1
         self.per_tier[row.scale.value] += 1
 
     def close(self) -> dict[str, str]:
-        """Publish the files (each in one rename) and this dataset's entry in dataset_info.json."""
-        self._flush()
-        self._parquet.close()
-        self._jsonl.close()
-        self._sharegpt.write("\n]\n")
-        self._sharegpt.close()
-        for key, path in self.paths.items():
-            os.replace(self._tmp[key], path)
-        info_path = self.config.export_dir / "dataset_info.json"
-        info = json.loads(info_path.read_text()) if info_path.exists() else {}
-        info[self.config.dataset_name] = dataset_info_entry(self.paths["sharegpt"].name)
-        tmp = info_path.with_name(f".{info_path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_text(json.dumps(info, indent=2) + "\n")
-        os.replace(tmp, info_path)
-        return {**{k: str(p) for k, p in self.paths.items()}, "dataset_info": str(info_path)}
+        """Publish the files (each in one rename) and, for the spacevista format, its dataset_info.json entry."""
+        for sink in self.sinks.values():
+            sink.close()
+        for sink in self.sinks.values():
+            sink.publish()
+        files = {key: str(sink.path) for key, sink in self.sinks.items()}
+        if "sharegpt" in self.sinks:
+            info_path = self.config.export_dir / "dataset_info.json"
+            info = json.loads(info_path.read_text()) if info_path.exists() else {}
+            info[self.config.dataset_name] = dataset_info_entry(self.sinks["sharegpt"].path.name)
+            tmp = info_path.with_name(f".{info_path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            tmp.write_text(json.dumps(info, indent=2) + "\n")
+            os.replace(tmp, info_path)
+            files["dataset_info"] = str(info_path)
+        return files
 
     def abort(self) -> None:
         """Remove the unpublished files; what an earlier export published stays as it was."""
-        for handle in (self._jsonl, self._sharegpt, self._parquet):
-            handle.close()
-        for tmp in self._tmp.values():
-            tmp.unlink(missing_ok=True)
+        for sink in self.sinks.values():
+            sink.abort()
 
-    def _flush(self) -> None:
-        if self._batch:
-            self._parquet.write_table(to_arrow(self._batch, SpaceVistaItem))
-            self._batch = []
-
-    def _item(self, row: QARow) -> SpaceVistaItem:
+    def _item(self, row: QARow) -> SpaceVistaItem | SeedItem:
         unknown = sorted({p.color for p in row.visual_prompts} - set(PROMPT_BGR))
         if unknown:
             raise ItemError(f"visual prompt colour {', '.join(unknown)} has no drawing colour")
-        frames = [self.frames.frame(path, [p for p in row.visual_prompts if p.image_index == i])
+        drawn = self.config.prompt_mode == "drawn" or (
+            self.config.format == "seed" and not authors_draw_as_named(row.visual_prompts))
+        if drawn and self.config.prompt_mode == "annotations" and row.visual_prompts:
+            self.drawn_instead.append(row.qa_id)
+        frames = [self.frames.frame(path, [p for p in row.visual_prompts if p.image_index == i] if drawn else [])
                   for i, path in enumerate(row.frame_paths)]
         answer = row.response if self.config.keep_rationale else f"<answer>{_answer_text(row)}</answer>"
-        return SpaceVistaItem(
-            id=row.qa_id, input_type=ITEM_INPUT_TYPES[row.input_type],
-            messages=[Message(role="user", content=f"{VIDEO_PLACEHOLDER}\n{row.question}"),
-                      Message(role="assistant", content=answer)],
-            videos=[frames], annotations=self._annotations(row, frames),
-            metadata=ItemMetadata(scene_source=row.source, original_id=row.scene_id, category=row.scale,
-                                  scale=TIER_SPECS[row.scale].length_unit.value, original_type=row.task_type))
+        common = {"id": row.qa_id, "input_type": ITEM_INPUT_TYPES[row.input_type],
+                  "messages": [Message(role="user", content=f"{VIDEO_PLACEHOLDER}\n{row.question}"),
+                               Message(role="assistant", content=answer)],
+                  "videos": [frames]}
+        prompts = [] if drawn else row.visual_prompts
+        if self.config.format == "spacevista":
+            return SpaceVistaItem(
+                **common, annotations=self._annotations(row, prompts, frames),
+                metadata=ItemMetadata(scene_source=row.source, original_id=row.scene_id, category=row.scale,
+                                      scale=TIER_SPECS[row.scale].length_unit.value, original_type=row.task_type))
+        seed = {**common, "annotations": self._seed_annotations(row, prompts, frames),
+                "metadata": SeedMetadata(scene_source=row.scene_id, original_id=f"{row.source}/{row.scene_id}",
+                                         category=TIER_NAMES[row.scale],
+                                         scale=TIER_SPECS[row.scale].length_unit.value,
+                                         original_type=task_code(row.task_type, row.template_id))}
+        if self.config.table == "benchmark":
+            answer_text, unit = seed_answer(row.answer)
+            return SeedBenchItem(**seed, question=row.question, answer=answer_text, unit=unit)
+        return SeedItem(**seed)
 
-    def _annotations(self, row: QARow, frames: list[str]) -> ItemAnnotations:
-        prompts = row.visual_prompts
-        points = [PointAnnotation(coords=p.coords, image_index=p.image_index, color=p.color)
-                  for p in prompts if p.kind == "point"]
-        boxes = [BoxAnnotation(coords=p.coords, image_index=p.image_index, color=p.color)
-                 for p in prompts if p.kind == "bbox"]
-        masks = [MaskAnnotation(image_path=frames[p.image_index], mask_path=self.frames.mask(p.mask_path),
+    def _annotations(self, row: QARow, prompts: list[VisualPrompt], frames: list[str]) -> ItemAnnotations:
+        masks = [MaskAnnotation(image_path=frames[p.image_index], mask_path=self.frames.mask(p),
                                 object_ids=[p.object_id]) for p in prompts if p.kind == "mask"]
-        dual = boxes if len(boxes) == 2 and boxes[0].image_index != boxes[1].image_index else None
-        return ItemAnnotations(points=points or None, bboxes=boxes or None, masks=masks or None, dual_bbox=dual)
+        return ItemAnnotations(**_points_and_boxes(row, prompts, frames, point_order=(0, 1)), masks=masks)
+
+    def _seed_annotations(self, row: QARow, prompts: list[VisualPrompt], frames: list[str]) -> SeedAnnotations:
+        masks = []
+        for p in in_palette_order(prompts):
+            if p.kind == "mask":
+                mask_path, instance = self.frames.label_mask(p, row.frame_paths[p.image_index])
+                masks.append(SeedMaskAnnotation(image_path=frames[p.image_index], mask_path=mask_path,
+                                                object_ids=[instance]))
+        return SeedAnnotations(**_points_and_boxes(row, prompts, frames, point_order=(1, 0)), masks=masks)
+
+
+def _sinks(config: ExportConfig) -> dict[str, _Sink]:
+    name, out = config.dataset_name, config.export_dir
+    if config.format == "seed":
+        model = SeedBenchItem if config.table == "benchmark" else SeedItem
+        return {"items": _JsonArray(out / f"{name}.json", lambda item: item.model_dump_json()),
+                "parquet": _Parquet(out / f"{name}.parquet", model)}
+    return {"items": _JsonLines(out / f"{name}.jsonl", lambda item: item.model_dump_json()),
+            "sharegpt": _JsonArray(out / f"{name}_sharegpt.json", lambda item: json.dumps(
+                {"messages": [m.model_dump() for m in item.messages], "videos": item.videos}, ensure_ascii=False)),
+            "parquet": _Parquet(out / f"{name}.parquet", SpaceVistaItem)}
+
+
+def _points_and_boxes(row: QARow, prompts: list[VisualPrompt], frames: list[str],
+                      point_order: tuple[int, int]) -> dict:
+    """Points (coords in `point_order` of [x, y]), boxes, and object matching's two boxes as the dual_bbox."""
+    points = [PointAnnotation(coords=[p.coords[i] for i in point_order], image_index=p.image_index, color=p.color)
+              for p in prompts if p.kind == "point"]
+    boxes = [p for p in prompts if p.kind == "bbox"]
+    if row.task_type is TaskType.OBJECT_MATCHING and len(boxes) == 2:
+        source, target = boxes
+        return {"points": points, "bboxes": [], "dual_bbox": DualBoxAnnotation(
+            source_image=frames[source.image_index], source_bbox=source.coords,
+            target_image=frames[target.image_index], target_bboxes=[target.coords])}
+    return {"points": points, "dual_bbox": None,
+            "bboxes": [BoxAnnotation(coords=p.coords, image_index=p.image_index, color=p.color) for p in boxes]}
+
+
+def _instance_id(object_id: str) -> int:
+    """The integer instance id of a '<scene_id>/<instance_id>' object id."""
+    instance = object_id.rsplit("/", 1)[-1]
+    if not instance.isdigit() or int(instance) < 1:
+        raise ItemError(f"object id {object_id!r} does not end in a positive integer instance id, which a .npy "
+                        f"label mask needs")
+    return int(instance)
 
 
 def dataset_info_entry(file_name: str) -> dict:

@@ -1,16 +1,21 @@
 """Scoring: answer extraction from a model response, exact match for multiple choice, Mean Relative Accuracy (VSI-Bench)
 for numeric answers, per-task / per-tier / overall aggregation and the leaderboard.
 
-Extraction rules (SPEC.md "Metrics"):
+Extraction rules (SPEC.md "Metrics"; every accepted form, with what the authors' scorer and lmms-eval read from it, is
+in the table of docs/SCORING.md, which tests/test_metrics.py checks against this module):
 - the answer span is the content of the LAST `<answer>…</answer>` in the response; without one, the whole response;
-- multiple choice: the first standalone letter A–E in the span; when there is none, an option whose text equals the
-  whole span ("yes", "left of") gives its letter;
+- multiple choice: the first standalone capital letter A–E in the span ("B", "(B)", "Option B", "B."); else a
+  lowercase letter a–e alone, at the start before ")", ".", ":" or ",", or after "option" / "choice" / "answer"
+  ("b", "(b)", "b.", "option b": never the article in "a cup"); else an option whose text equals the whole span
+  ("yes", "left of") gives its letter;
 - numeric: a number (digits with optional thousands commas, decimals, exponent and a "k" multiplier, or English number
   words such as "twelve" / "three and a half") followed by an optional unit; the first number of a tagged span, the
   last one of an untagged response (a free-form reply ends with its conclusion). With a unit (mm, cm, m, km, inch,
   ft, yd, mi; squared / cubed for areas and volumes; °/deg/rad) the value is converted to SI; without one it is read
   in the question's display unit. A unit of the wrong kind (a length for an area) makes the prediction unparseable.
-An unparseable prediction scores 0.
+An unparseable prediction scores 0. A numeric prediction is scored against the value the sample SHOWS (its
+`display_value`, e.g. 2.53 m), not the unrounded measurement behind it (2.5311 m): anyone holding the exported answer
+can reproduce the score.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ def mean_relative_accuracy(prediction: float | None, truth: float) -> float:
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _LETTER = re.compile(r"(?<![A-Za-z])([A-E])(?![A-Za-z])")
+_LOWER_LETTER = re.compile(  # "b", "(b)", "b.", "b) …", "b, …" at the start; "option b", "the answer is: (b)"
+    r"^\(?([a-e])(?:\s*$|[).:,])|\b(?:option|choice|answer)\s*(?:is\s*)?:?\s*\(?([a-e])(?![a-z])", re.IGNORECASE)
 
 _SMALL = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -101,10 +108,13 @@ def answer_span(response: str) -> tuple[str, bool]:
 
 
 def extract_choice(response: str, options: Sequence[str] = ()) -> Extraction:
-    """The option letter a response chose: the first standalone A–E in its answer span, else an option named whole."""
+    """The option letter a response chose: the first standalone A–E in its answer span, else a lowercase letter in
+    one of the unambiguous forms, else an option named whole."""
     span, _ = answer_span(response)
     if match := _LETTER.search(span):
         return Extraction(letter=match.group(1))
+    if match := _LOWER_LETTER.search(span):
+        return Extraction(letter=(match.group(1) or match.group(2)).upper())
     named = _normalize(span)
     for letter, option in zip(OPTION_LETTERS, options):
         if named and named == _normalize(option):
@@ -174,13 +184,20 @@ def _clip(text: str, limit: int = 80) -> str:
 
 # --- scoring ----------------------------------------------------------------------------------------------------
 
+def shown_value_si(answer) -> float:
+    """A numeric answer's ground truth as the sample shows it (`display_value` in its display unit), in SI."""
+    per_si = UNIT_PER_METRE.get(answer.unit)
+    return answer.display_value / per_si if per_si else answer.display_value
+
+
 def score_response(response: str, answer) -> tuple[float, Extraction]:
-    """Score one response against a QA answer (an MC or numeric answer model): exact letter match or MRA in [0, 1]."""
+    """Score one response against a QA answer (an MC or numeric answer model): exact letter match, or MRA in [0, 1]
+    against the shown value."""
     if answer.kind == "multiple_choice":
         extraction = extract_choice(response, answer.options)
         return float(extraction.letter == answer.correct_letter), extraction
     extraction = extract_quantity(response, answer.unit)
-    return mean_relative_accuracy(extraction.value_si, answer.value_si), extraction
+    return mean_relative_accuracy(extraction.value_si, shown_value_si(answer)), extraction
 
 
 @dataclass(frozen=True)
@@ -193,13 +210,16 @@ class SampleScore:
 
 @dataclass(frozen=True)
 class ScoreReport:
-    """Scores in [0, 1]: per task (over all tiers), per tier × task, per tier (mean over the tier's samples) and
-    overall (the unweighted mean over tiers, as the paper's leaderboard); None where there are no samples."""
+    """Scores in [0, 1]: per task (over all tiers), per tier × task, per tier (mean over the tier's samples) and two
+    overalls: per sample (micro: the mean over all samples, as the authors' SpaceVista-Bench scorer reports) and the
+    unweighted mean over tiers (macro: every tier counts the same, as the paper's leaderboard); None where there
+    are no samples."""
 
     per_task: dict[str, float]
     per_tier_task: dict[tuple[str, str], float]
     per_tier: dict[str, float]
-    overall: float | None
+    overall_per_sample: float | None
+    overall_tier_mean: float | None
     samples: int
 
 
@@ -207,27 +227,31 @@ def summarize(scores: Iterable[SampleScore]) -> ScoreReport:
     by_task: dict[str, list[float]] = defaultdict(list)
     by_tier_task: dict[tuple[str, str], list[float]] = defaultdict(list)
     by_tier: dict[str, list[float]] = defaultdict(list)
-    n = 0
+    every: list[float] = []
     for sample in scores:
         if not 0.0 <= sample.score <= 1.0:
             raise ValueError(f"sample {sample.qa_id}: score {sample.score!r} is outside [0, 1]")
         by_task[sample.task_type].append(sample.score)
         by_tier_task[(sample.scale, sample.task_type)].append(sample.score)
         by_tier[sample.scale].append(sample.score)
-        n += 1
+        every.append(sample.score)
     per_tier = {tier: _mean(values) for tier, values in sorted(by_tier.items(), key=lambda kv: _tier_order(kv[0]))}
     return ScoreReport(per_task={task: _mean(v) for task, v in sorted(by_task.items())},
                        per_tier_task={key: _mean(v) for key, v in sorted(by_tier_task.items())},
-                       per_tier=per_tier, overall=_mean(list(per_tier.values())) if per_tier else None, samples=n)
+                       per_tier=per_tier, overall_per_sample=_mean(every) if every else None,
+                       overall_tier_mean=_mean(list(per_tier.values())) if per_tier else None, samples=len(every))
 
 
 def leaderboard(reports: Mapping[str, ScoreReport]) -> pa.Table:
-    """One row per model: its score per tier (null where it has no samples of a tier), overall, sample count."""
+    """One row per model: its score per tier (null where it has no samples of a tier), both overalls (per sample,
+    mean over tiers), sample count."""
     tiers = _leaderboard_tiers(reports)
-    rows = [{"model": model, **{tier: report.per_tier.get(tier) for tier in tiers}, "overall": report.overall,
+    rows = [{"model": model, **{tier: report.per_tier.get(tier) for tier in tiers},
+             "overall_per_sample": report.overall_per_sample, "overall_tier_mean": report.overall_tier_mean,
              "samples": report.samples} for model, report in reports.items()]
     schema = pa.schema([("model", pa.string()), *[(tier, pa.float64()) for tier in tiers],
-                        ("overall", pa.float64()), ("samples", pa.int64())])
+                        ("overall_per_sample", pa.float64()), ("overall_tier_mean", pa.float64()),
+                        ("samples", pa.int64())])
     return pa.Table.from_pylist(rows, schema=schema)
 
 
