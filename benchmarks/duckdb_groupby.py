@@ -15,14 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from qa_templates.generate import generate_scene_qa
 from schemas.arrow import to_arrow
 from schemas.qa import QARow
-from storage.catalog import refresh_catalog
+from storage.catalog import open_catalog, refresh_catalog
 from storage.commits import commit_shard, read_manifest, stage_table
 from storage.layout import OutputLayout
 
@@ -64,7 +63,7 @@ def main() -> None:
     refresh_catalog(layout)
     manifest = read_manifest(layout, "qa")
     files = len(manifest["files"])
-    with duckdb.connect(str(layout.catalog), read_only=True) as con:
+    with open_catalog(layout) as con:
         total = con.execute("SELECT count(*) FROM qa").fetchone()[0]
         print(f"{total:,} QA rows in {files} Parquet files")
         for name, sql in QUERIES.items():

@@ -30,7 +30,6 @@ import threading
 import time
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import psutil
 import pyarrow as pa
@@ -91,7 +90,7 @@ def plan_child(manifest: Path, root: Path, materialize: bool) -> None:
     start = time.perf_counter()
     videos = VideoManifest(manifest, root)
     items = list(videos) if materialize else videos
-    shards = list(plan_shards(items, 2)) if materialize else plan_shards(items, 2)
+    shards = list(plan_shards(items, 2, root)) if materialize else plan_shards(items, 2, root)
     n_shards = n_items = 0
     ids = hashlib.sha256()
     for shard in shards:
@@ -186,11 +185,11 @@ def _qa(seed: pa.Table, numbers: np.ndarray, video_ids: list[str], scene_ids: li
 
 def time_queries(layout, videos: int, repeats: int) -> list[tuple[str, float, float, int]]:
     """Median latency of each query on the catalog file and through storage.catalog.query; rows returned."""
-    from storage.catalog import query  # noqa: PLC0415
+    from storage.catalog import open_catalog, query  # noqa: PLC0415
 
     probe = [hashlib.sha256(f"video-{videos // 2}".encode()).hexdigest()]
     results = []
-    with duckdb.connect(str(layout.catalog), read_only=True) as con:
+    with open_catalog(layout) as con:
         for name, (sql, bound) in QUERIES.items():
             params = probe if bound else None
             direct = _median(lambda: con.execute(sql, params).fetchall(), repeats)

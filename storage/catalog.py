@@ -1,17 +1,24 @@
-"""The DuckDB catalog: one view per table over exactly the files of one manifest version of that table.
+"""The DuckDB catalog: one view per table over exactly the files of one manifest version of that table, the view
+and each of its columns commented (`COMMENT ON`, text from schemas.descriptions).
 
 A local root keeps its catalog in `catalog.duckdb`, rebuilt whole into a temporary file under a host lock and
 renamed over the old one, so concurrent runs never contend for DuckDB's file lock and a reader that opens it
-read-only sees the old catalog or the new one. A non-local root has no catalog file: `query` (for every root)
-builds the views in an in-memory DuckDB from the manifests it reads, reading non-local files through the root's
-fsspec filesystem registered with DuckDB.
+read-only sees the old catalog or the new one. Its views name their files relative to the output root, so a copied
+or moved root reads its own files: `open_catalog` resolves them from the root (DuckDB's `file_search_path`).
+
+Queries (`query`, `snapshot`, hence `spacevista sql`) build the views in an in-memory DuckDB from the manifests they
+read, for every root (a non-local root's files are read through its fsspec filesystem registered with DuckDB), and
+run sandboxed: DuckDB reads files under the output root only, never the network, installs or loads no extension,
+and its settings are locked; `query` runs a single SELECT (DESCRIBE, SHOW and SUMMARIZE are SELECTs), so nothing
+writes a file, attaches a database or changes a setting.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,10 +26,19 @@ import duckdb
 import pyarrow as pa
 
 from schemas.arrow import arrow_schema
-from storage.commits import ensure_schema_file, table_files
+from schemas.descriptions import TABLE_DESCRIPTIONS, column_description
+from storage.commits import table_files
 from storage.layout import OutputLayout
 from storage.locks import host_lock
-from storage.tables import TABLES
+from storage.tables import TABLES, TableSpec
+
+SANDBOX_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+                  "allow_community_extensions": False, "allow_persistent_secrets": False}
+"""Set when a query connection opens (these cannot change later); the rest of the sandbox is set in `_seal`."""
+
+
+class QueryRefused(ValueError):
+    """A statement the sandbox does not run, or a file it does not let a query read."""
 
 
 def refresh_catalog(layout: OutputLayout) -> Path | None:
@@ -33,8 +49,9 @@ def refresh_catalog(layout: OutputLayout) -> Path | None:
     with host_lock(layout.lock("catalog")):
         building = layout.catalog.with_name(f".{layout.catalog.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            with duckdb.connect(str(building)) as con:
-                _create_views(layout, con)
+            with _searchable(layout.local_root) as root, \
+                    duckdb.connect(str(building), config={"file_search_path": root}) as con:
+                _create_views(layout, con, layout.relative)
             os.replace(building, layout.catalog)
         finally:
             building.unlink(missing_ok=True)
@@ -43,34 +60,84 @@ def refresh_catalog(layout: OutputLayout) -> Path | None:
 
 
 @contextmanager
+def open_catalog(layout: OutputLayout) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The catalog file of a local root, read-only, its views reading the files of this root wherever it lies now
+    (from a DuckDB client: `SET file_search_path = '<root>'`, or start the client in the root)."""
+    with _searchable(layout.local_root) as root, \
+            duckdb.connect(str(layout.catalog), read_only=True, config={"file_search_path": root}) as con:
+        yield con
+
+
+@contextmanager
+def _searchable(root: Path) -> Iterator[str]:
+    """`root` as DuckDB's `file_search_path` can name it: that setting is a comma-separated list, so a root whose
+    path has a comma is named by a temporary symlink to it."""
+    if "," not in str(root):
+        yield str(root)
+        return
+    with tempfile.TemporaryDirectory(prefix="spacevista-root-") as aliases:
+        alias = Path(aliases) / "root"
+        alias.symlink_to(root, target_is_directory=True)
+        yield str(alias)
+
+
+@contextmanager
 def snapshot(layout: OutputLayout) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB with every table's view over its latest manifest version, read once: all queries on it
-    see the same versions."""
-    with duckdb.connect() as con:
-        _create_views(layout, con)
+    """A sandboxed in-memory DuckDB with every table's view over its latest manifest version, read once: all
+    queries on it see the same versions."""
+    with duckdb.connect(config=SANDBOX_CONFIG) as con:
+        if not layout.location.is_local:
+            con.register_filesystem(layout.location.fsspec_filesystem())
+        _create_views(layout, con, layout.location.duckdb_path)
+        _seal(layout, con)
         yield con
 
 
 def query(layout: OutputLayout, sql: str, parameters: list | None = None) -> pa.Table:
-    """Run one query over the tables as committed now; `parameters` bind to `?` placeholders."""
+    """Run one SELECT over the tables as committed now; `parameters` bind to `?` placeholders. Any other statement,
+    or a read of a file outside the output root, raises QueryRefused."""
     with snapshot(layout) as con:
-        return con.sql(sql, params=parameters or None).to_arrow_table()
+        statement = _single_select(con, sql)
+        try:
+            return con.sql(statement, params=parameters or None).to_arrow_table()
+        except duckdb.PermissionException as err:
+            raise QueryRefused(f"{str(err).splitlines()[0]} (a query reads files under the output root "
+                               f"{layout.location.uri} only)") from None
 
 
-def _create_views(layout: OutputLayout, con: duckdb.DuckDBPyConnection) -> None:
-    if not layout.location.is_local:
-        con.register_filesystem(layout.location.fsspec_filesystem())
-    for name in TABLES:
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS {_view_sql(layout, name)}")
+def _single_select(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.Statement:
+    statements = con.extract_statements(sql)
+    if len(statements) != 1:
+        raise QueryRefused(f"one statement at a time, got {len(statements) or 'none'}")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise QueryRefused(f"{kind.name} statements are not allowed: the catalog is read-only (run a SELECT, "
+                           "DESCRIBE, SHOW or SUMMARIZE)")
+    return statements[0]
 
 
-def _view_sql(layout: OutputLayout, table: str) -> str:
+def _seal(layout: OutputLayout, con: duckdb.DuckDBPyConnection) -> None:
+    """Let DuckDB reach the files under the output root only, then lock every setting."""
+    con.execute("SET allowed_directories = ?", [[layout.location.duckdb_path(layout.location.base) + "/"]])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _create_views(layout: OutputLayout, con: duckdb.DuckDBPyConnection, name_file: Callable[[str], str]) -> None:
+    """One commented view per table; `name_file` turns a file's path in the root's filesystem into the path the
+    view names it by."""
+    for name, spec in TABLES.items():
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {_view_sql(layout, con, name, name_file)}")
+        con.execute(";\n".join(_comments(name, spec)))
+
+
+def _view_sql(layout: OutputLayout, con: duckdb.DuckDBPyConnection, table: str,
+              name_file: Callable[[str], str]) -> str:
     spec = TABLES[table]
     files = table_files(layout, table)
     if not files:
-        ensure_schema_file(layout, table)
-        return f"SELECT * FROM read_parquet({_quote(layout, layout.schema_file(table))})"
-    listing = "[" + ", ".join(_quote(layout, f) for f in files) + "]"
+        return _no_rows_sql(con, spec)
+    listing = "[" + ", ".join(_literal(name_file(f)) for f in files) + "]"
     if not spec.partition_by:
         return f"SELECT * FROM read_parquet({listing})"
     hive_types = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in spec.partition_by) + "}"
@@ -79,5 +146,20 @@ def _view_sql(layout: OutputLayout, table: str) -> str:
             f"hive_types = {hive_types})")
 
 
-def _quote(layout: OutputLayout, path: str) -> str:
-    return "'" + layout.location.duckdb_path(path).replace("'", "''") + "'"
+def _no_rows_sql(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> str:
+    """A typed view of no rows, for a table nothing was committed to yet (built without reading or writing a file)."""
+    schema = arrow_schema(spec.model)
+    relation = con.from_arrow(pa.RecordBatchReader.from_batches(schema, []))  # (an empty Table would import pandas)
+    columns = ", ".join(f'CAST(NULL AS {kind}) AS "{name}"' for name, kind in zip(relation.columns, relation.types))
+    return f"SELECT {columns} LIMIT 0"
+
+
+def _comments(table: str, spec: TableSpec) -> list[str]:
+    comments = [f"COMMENT ON VIEW {table} IS {_literal(TABLE_DESCRIPTIONS.get(table, ''))}"]
+    comments += [f'COMMENT ON COLUMN {table}."{column}" IS {_literal(column_description(spec.model, column))}'
+                 for column in spec.model.model_fields]
+    return comments
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

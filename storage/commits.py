@@ -1,20 +1,18 @@
 """Snapshot-safe table commits on any filesystem: data files are written in place under unique names, then
-published by a new immutable, numbered manifest version.
+published by a new immutable, numbered version of the table's manifest log (`storage.manifests`).
 
-A table's content is exactly the files its latest manifest version lists (`_manifests/00000042.json`); a reader
-reads one version, so it sees the table before or after a commit, never half of one. Versions are created
-exclusively and never rewritten, which needs no rename and no lock on object stores; writers on one host take a
-per-table lock so two runs' commits of one table serialize. Each new version deletes those older than its
-predecessor, so a table stores two versions, not its history. Files carry the shard that wrote them: committing a
-shard again replaces that shard's files (re-runs are idempotent, not duplicating); the replaced files move to the
-manifest's `superseded` map with the commit time, and `vacuum` deletes them only once its grace period has passed
-since then, so a reader still holding the previous file list never meets a missing file.
+A table's content is exactly the files its latest manifest version lists; a reader reads one version, so it sees
+the table before or after a commit, never half of one. Versions are created exclusively and never rewritten, which
+needs no rename and no lock on object stores; writers on one host take a per-table lock so two runs' commits of one
+table serialize. Files carry the shard that wrote them: committing a shard again replaces that shard's files
+(re-runs are idempotent, not duplicating); the replaced files move to the manifest's `superseded` map with the
+commit time, and `vacuum` deletes them only once its grace period has passed since then, so a reader still holding
+the previous file list never meets a missing file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -27,17 +25,19 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from schemas.arrow import arrow_schema
-from storage.filesystem import create_exclusive, delete_file, exists, list_files, read_bytes, write_bytes
-from storage.layout import FORMAT_VERSION, OutputLayout
+from storage.filesystem import delete_file, list_files, write_bytes
+from storage.layout import OutputLayout
 from storage.locks import host_lock
+from storage.manifests import prune_versions, publish, read_state
 from storage.tables import TABLES, table_spec
 
 VACUUM_GRACE = timedelta(hours=1)
 """How long a superseded data file stays readable (for readers of an earlier file list) before a vacuum."""
-_READ_ATTEMPTS = 5
-"""How often a reader lists the versions again when the latest it listed was deleted by two commits meanwhile."""
 
-_VERSION_NAME = re.compile(r"^(\d{8})\.json$")
+TEMPORARY_GRACE = timedelta(hours=1)
+"""Age after which a local temporary file (`.<name>.<8 hex>.tmp`, and a DuckDB `.wal` beside one) belongs to a write
+that died (killed, or the disk filled): a whole-file write or a catalog rebuild lasts far less."""
+_TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp(?:\.wal)?$")
 _DATA_NAME = re.compile(r"^part-.+-(\d{8}T\d{6}Z)-[0-9a-f]{8}\.parquet$")
 _STAMP = "%Y%m%dT%H%M%SZ"
 
@@ -55,8 +55,9 @@ class StagedFile:
 
 @dataclass(frozen=True)
 class VacuumReport:
-    manifests_removed: int  # versions this vacuum found or left older than the latest two
+    manifests_removed: int  # versions no reader of the latest two needs any more
     files_removed: int  # superseded data files past their grace, and orphans
+    temporaries_removed: int = 0  # temporary files of dead writes (with `sweep_orphans`, on a local root)
 
 
 def stage_table(layout: OutputLayout, table: str, data: pa.Table, shard: str) -> list[StagedFile]:
@@ -80,102 +81,50 @@ def stage_table(layout: OutputLayout, table: str, data: pa.Table, shard: str) ->
 def commit_shard(layout: OutputLayout, table: str, shard: str, staged: list[StagedFile], run_id: str) -> None:
     """Publish a shard's written files for one table as a new manifest version, replacing the shard's old files."""
     _require_written(layout, table, staged)
-    ensure_schema_file(layout, table)
     with host_lock(layout.lock(table)):
-        manifest = read_manifest(layout, table)
-        files = {rel: entry for rel, entry in manifest["files"].items() if entry["shard"] != shard}
+        base = read_state(layout, table)
         now = datetime.now(UTC).isoformat()
-        replaced = dict.fromkeys(manifest["files"].keys() - files.keys(), now)
-        for item in staged:
-            files[item.target] = {"rows": item.rows, "sha256": item.sha256, "shard": shard, "run_id": run_id,
-                                  "committed_at": now}
-        version = _publish(layout, table, {**manifest, "committed_at": now, "files": files,
-                                           "superseded": {**manifest["superseded"], **replaced}})
-        _delete_versions_before(layout, table, version - 1)
-
-
-def manifest_versions(layout: OutputLayout, table: str) -> list[int]:
-    """The table's manifest versions still stored, oldest first."""
-    names = (info.base_name for info in list_files(layout.fs, layout.manifests(table)))
-    return sorted(int(match.group(1)) for match in map(_VERSION_NAME.match, names) if match)
+        replaced = dict.fromkeys(base.shards.get(shard, {}), now)
+        publish(layout, base, now, add={item.target: {"rows": item.rows, "sha256": item.sha256, "shard": shard,
+                                                      "run_id": run_id, "committed_at": now} for item in staged},
+                remove={shard: replaced} if replaced else {})
 
 
 def read_manifest(layout: OutputLayout, table: str, version: int | None = None) -> dict:
-    """A table's manifest: the latest version unless `version` is given; an empty version 0 before any commit."""
-    if version is not None:
-        return _load_manifest(layout, table, version)
-    for _ in range(_READ_ATTEMPTS):
-        versions = manifest_versions(layout, table)
-        if not versions:
-            if exists(layout.fs, layout.legacy_manifest(table)):
-                _refuse(layout.legacy_manifest(table), 1)
-            return {"table": table, "format_version": FORMAT_VERSION, "version": 0, "files": {}, "superseded": {}}
-        try:
-            return _load_manifest(layout, table, versions[-1])
-        except FileNotFoundError:
-            continue  # two commits deleted the version listed; the versions after it are there
-    raise RuntimeError(f"{layout.manifests(table)}: the latest manifest version was deleted before it could be read, "
-                       f"{_READ_ATTEMPTS} times in a row")
+    """A table's manifest, read-only: the latest version unless `version` is given; an empty version 0 before any
+    commit. `files` maps each data file (relative to the table directory) to its rows, sha256, shard and run."""
+    return read_state(layout, table, version).as_manifest()
 
 
 def table_files(layout: OutputLayout, table: str) -> list[str]:
     """The files that make up a table now, per its latest manifest version."""
-    return [layout.table_file(table, rel) for rel in sorted(read_manifest(layout, table)["files"])]
+    return [layout.table_file(table, rel) for rel in sorted(read_state(layout, table).files)]
 
 
 def vacuum(layout: OutputLayout, older_than: timedelta, sweep_orphans: bool = True) -> VacuumReport:
     """Remove what no reader can need any more: data files superseded more than `older_than` ago (publishing a
-    version without them in its `superseded` map), manifest versions older than the latest two, and, with
+    version without them in its `superseded` map), manifest versions no reader of the latest two needs, and, with
     `sweep_orphans` (it lists every data file), the files that no manifest names and that were written more than
-    `older_than` ago (the orphans of runs killed between writing and committing)."""
+    `older_than` ago (the orphans of runs killed between writing and committing), and on a local root the temporary
+    files of writes that died, once `TEMPORARY_GRACE` old."""
     now = datetime.now(UTC)
     cutoff = now - older_than
     manifests_removed = files_removed = 0
     for table in TABLES:
         with host_lock(layout.lock(table)):
-            manifest = read_manifest(layout, table)
-            superseded = manifest["superseded"]
-            expired = {rel for rel, at in superseded.items() if datetime.fromisoformat(at) <= cutoff}
-            for rel in sorted(expired):
+            state = read_state(layout, table)
+            expired = sorted(rel for rel, at in state.superseded.items() if datetime.fromisoformat(at) <= cutoff)
+            for rel in expired:
                 delete_file(layout.fs, layout.table_file(table, rel))
             files_removed += len(expired)
             if sweep_orphans:
-                files_removed += _sweep_orphans(layout, table, manifest["files"].keys() | superseded.keys(), cutoff)
-            version = manifest["version"]
+                files_removed += _sweep_orphans(layout, table, state.files.keys() | state.superseded.keys(), cutoff)
             if expired:
-                version = _publish(layout, table, {**manifest, "committed_at": now.isoformat(), "superseded": {
-                    rel: at for rel, at in superseded.items() if rel not in expired}})
-            manifests_removed += _delete_versions_before(layout, table, version - 1)
-    return VacuumReport(manifests_removed=manifests_removed, files_removed=files_removed)
-
-
-def ensure_schema_file(layout: OutputLayout, table: str) -> None:
-    """Write the table's zero-row schema file once (a typed view for a table that has no rows yet)."""
-    path = layout.schema_file(table)
-    if not exists(layout.fs, path):
-        sink = pa.BufferOutputStream()
-        pq.write_table(arrow_schema(table_spec(table).model).empty_table(), sink)
-        write_bytes(layout.fs, path, sink.getvalue().to_pybytes())
-
-
-def _publish(layout: OutputLayout, table: str, manifest: dict) -> int:
-    """Write `manifest` as the version after its own; returns the new version."""
-    version = manifest["version"] + 1
-    try:
-        create_exclusive(layout.fs, layout.manifest(table, version),
-                         json.dumps({**manifest, "version": version}, indent=1, sort_keys=True).encode())
-    except FileExistsError:
-        raise RuntimeError(f"{layout.location.uri}: table {table} version {version} was committed by a writer "
-                           f"on another host; writers of one output root must share a host") from None
-    return version
-
-
-def _delete_versions_before(layout: OutputLayout, table: str, version: int) -> int:
-    """Delete the table's manifest versions older than `version` (a reader may still be reading `version`)."""
-    old = [v for v in manifest_versions(layout, table) if v < version]
-    for v in old:
-        delete_file(layout.fs, layout.manifest(table, v))
-    return len(old)
+                publish(layout, state, now.isoformat(), expire=expired)
+            manifests_removed += prune_versions(layout, table)
+    temporaries = _sweep_temporaries(layout, now - TEMPORARY_GRACE) if sweep_orphans else 0
+    return VacuumReport(manifests_removed=manifests_removed, files_removed=files_removed,
+                        temporaries_removed=temporaries)
 
 
 def _sweep_orphans(layout: OutputLayout, table: str, named: set[str], cutoff: datetime) -> int:
@@ -190,12 +139,15 @@ def _sweep_orphans(layout: OutputLayout, table: str, named: set[str], cutoff: da
     return removed
 
 
-def _load_manifest(layout: OutputLayout, table: str, version: int) -> dict:
-    path = layout.manifest(table, version)
-    manifest = json.loads(read_bytes(layout.fs, path))
-    if manifest.get("format_version") != FORMAT_VERSION:
-        _refuse(path, manifest.get("format_version"))
-    return {"superseded": {}, **manifest}  # versions written before superseded files were recorded
+def _sweep_temporaries(layout: OutputLayout, cutoff: datetime) -> int:
+    """Delete the temporary files under a local root last modified before `cutoff`."""
+    if not layout.location.is_local:
+        return 0  # object stores are written by one PUT per file, without temporaries
+    stale = [info.path for info in list_files(layout.fs, layout.location.base, recursive=True)
+             if _TEMPORARY_NAME.match(info.base_name) and info.mtime is not None and info.mtime <= cutoff]
+    for path in stale:
+        delete_file(layout.fs, path)
+    return len(stale)
 
 
 def _require_written(layout: OutputLayout, table: str, staged: list[StagedFile]) -> None:
@@ -208,11 +160,6 @@ def _require_written(layout: OutputLayout, table: str, staged: list[StagedFile])
 
 def _written_at(match: re.Match) -> datetime:
     return datetime.strptime(match.group(1), _STAMP).replace(tzinfo=UTC)
-
-
-def _refuse(path: str, found: object) -> None:
-    raise RuntimeError(f"{path}: format_version {found} is not {FORMAT_VERSION}; this output root was written by "
-                       f"another SpaceVista version, use a new --output")
 
 
 def _partitions(data: pa.Table, columns: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], pa.Table]]:

@@ -13,8 +13,10 @@ import pyarrow.fs as pafs
 from schemas.paths import output_location
 from storage.filesystem import Location, resolve
 
-FORMAT_VERSION = 2
-"""2: data files written in place, published by numbered immutable manifests (`_manifests/00000001.json`, …)."""
+FORMAT_VERSION = 3
+"""3: data files written in place, published by a log of numbered immutable manifest versions: deltas
+(`_manifests/00000042.delta.json`) with a checkpoint of the whole file list every 100 (`_manifests/00000100.json`).
+2 published every version as a whole file list."""
 
 
 @dataclass(frozen=True)
@@ -52,15 +54,16 @@ class OutputLayout:
         return f"{self.table_dir(table)}/_manifests"
 
     def manifest(self, table: str, version: int) -> str:
+        """A checkpoint version of a table's manifest log (the whole file list)."""
         return f"{self.manifests(table)}/{version:08d}.json"
+
+    def manifest_delta(self, table: str, version: int) -> str:
+        """A delta version of a table's manifest log (what one commit changed)."""
+        return f"{self.manifests(table)}/{version:08d}.delta.json"
 
     def legacy_manifest(self, table: str) -> str:
         """Where format version 1 kept a table's single manifest (such roots are refused, not misread)."""
         return f"{self.table_dir(table)}/_manifest.json"
-
-    def schema_file(self, table: str) -> str:
-        """A zero-row Parquet file with the table's full schema, so an empty table still has a typed view."""
-        return f"{self.table_dir(table)}/_schema.parquet"
 
     @property
     def artifacts(self) -> str:
@@ -86,8 +89,8 @@ class OutputLayout:
 
     @property
     def catalog(self) -> Path | None:
-        """The DuckDB catalog file of a local root; None for a non-local one (queries build their views in an
-        in-memory DuckDB, see storage.catalog)."""
+        """The DuckDB catalog file of a local root (its views name files relative to the root); None for a
+        non-local one (queries build their views in an in-memory DuckDB, see storage.catalog)."""
         return self.local_root / "catalog.duckdb" if self.location.is_local else None
 
     def lock(self, name: str) -> Path:

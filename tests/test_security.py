@@ -25,11 +25,14 @@ from tests.conftest import REPO
 from training.evaluate import load_qa
 
 PICKLE_MODULES = {"pickle", "cPickle", "_pickle", "cloudpickle", "dill", "joblib", "shelve", "marshal"}
-SQL_START = re.compile(r"^\s*(SELECT|WITH|CREATE|INSERT|UPDATE|DELETE|DROP|COPY|ALTER|ATTACH|PRAGMA|INSTALL|LOAD)\b",
-                       re.IGNORECASE)
+SQL_START = re.compile(r"^\s*(SELECT|WITH|CREATE|INSERT|UPDATE|DELETE|DROP|COPY|ALTER|ATTACH|PRAGMA|INSTALL|LOAD|SET|"
+                       r"COMMENT)\b", re.IGNORECASE)
 REVIEWED_FORMATTED_SQL = {
     ("storage/catalog.py", "_create_views"): "view names come from storage.tables.TABLES",
-    ("storage/catalog.py", "_view_sql"): "column names come from the row models, file paths go through _quote",
+    ("storage/catalog.py", "_view_sql"): "column names come from the row models, file paths go through _literal",
+    ("storage/catalog.py", "_no_rows_sql"): "column names and DuckDB types come from the row models",
+    ("storage/catalog.py", "_comments"): "names come from TABLES and the row models, texts (schemas.descriptions) "
+                                         "go through _literal",
     ("training/export.py", "_filtered"): "the table is a Literal; filter values are bound as `?` parameters",
     ("training/evaluate.py", "load_qa"): "the table name is checked against storage.tables.TABLES first",
 }

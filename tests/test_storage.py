@@ -9,15 +9,16 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
-from schemas.arrow import to_arrow
+from schemas.arrow import arrow_schema, to_arrow
+from schemas.qa import QARow
 from schemas.runs import FailureRow
-from storage.catalog import query, refresh_catalog
-from storage.commits import (StagedFile, commit_shard, manifest_versions, read_manifest, stage_table, table_files,
-                             vacuum)
+from storage.catalog import open_catalog, query, refresh_catalog
+from storage.commits import StagedFile, commit_shard, read_manifest, stage_table, table_files, vacuum
 from storage.layout import OutputLayout
+from storage import manifests
+from storage.manifests import manifest_versions
 
 
 def _failures(n: int, run: str = "r1") -> list[FailureRow]:
@@ -56,16 +57,19 @@ def test_recommitting_a_shard_replaces_it_and_keeps_other_shards(tmp_path):
     assert _on_disk(layout) == table_files(layout, "failures")  # superseded file removed
 
 
-def test_only_the_two_latest_versions_stay_and_replaced_files_wait_for_their_grace(tmp_path):
+def test_versions_stay_from_the_checkpoint_a_reader_of_the_previous_one_needs(tmp_path, monkeypatch):
+    monkeypatch.setattr(manifests, "CHECKPOINT_INTERVAL", 5)  # checkpoints at versions 1, 5, 10, …
     layout = OutputLayout(tmp_path)
     for i in range(12):
         _commit(layout, _failures(i % 3 + 1), f"shard-{i % 2}")
-    assert manifest_versions(layout, "failures") == [11, 12]
+    assert sorted(p.name for p in Path(layout.manifests("failures")).iterdir()) == [
+        "00000010.json", "00000011.delta.json", "00000012.delta.json"]
     assert len(read_manifest(layout, "failures")["superseded"]) == 10 and len(_on_disk(layout)) == 12
     assert vacuum(layout, older_than=timedelta(hours=1)).files_removed == 0  # replaced just now: still readable
     assert vacuum(layout, older_than=timedelta(0)).files_removed == 10
     assert _on_disk(layout) == table_files(layout, "failures")
-    assert manifest_versions(layout, "failures") == [12, 13] and read_manifest(layout, "failures")["superseded"] == {}
+    assert manifest_versions(layout, "failures") == [10, 11, 12, 13]
+    assert read_manifest(layout, "failures")["superseded"] == {}
 
 
 def _backdated(layout, staged: list[StagedFile]) -> list[StagedFile]:
@@ -113,7 +117,11 @@ def test_empty_tables_still_have_typed_views(tmp_path):
     refresh_catalog(layout)
     columns = query(layout, "DESCRIBE qa").column("column_name").to_pylist()
     assert {"qa_id", "scale", "task_type", "answer", "visual_prompts"} <= set(columns)
-    assert pq.read_schema(layout.schema_file("qa")).names == columns
+    assert arrow_schema(QARow).names == columns
+    types = query(layout, "DESCRIBE qa").column("column_type").to_pylist()
+    with open_catalog(layout) as con:
+        assert [row[:2] for row in con.sql("DESCRIBE qa").fetchall()] == list(zip(columns, types))
+    assert not (tmp_path / "tables").exists()  # typing an empty view writes no file
 
 
 def test_partitioned_table_layout_and_pruning(tmp_path):

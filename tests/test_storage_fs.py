@@ -20,7 +20,9 @@ from sources import annotated
 from sources.synthetic import RenderSettings, generate_scene
 from storage.artifacts import put_bytes, put_frame, read_artifact
 from storage.catalog import query, refresh_catalog
-from storage.commits import commit_shard, manifest_versions, read_manifest, stage_table, table_files, vacuum
+from storage.commits import commit_shard, read_manifest, stage_table, table_files, vacuum
+from storage import manifests
+from storage.manifests import manifest_versions
 from storage.filesystem import resolve
 from storage.layout import OutputLayout
 from storage.tables import SHARD_TABLES
@@ -60,13 +62,14 @@ def test_uris_resolve_to_pyarrow_filesystems(tmp_path):
         resolve("nosuchscheme://x")
 
 
-def test_commit_query_recommit_and_vacuum_on_memory(memory_root):
+def test_commit_query_recommit_and_vacuum_on_memory(memory_root, monkeypatch):
+    monkeypatch.setattr(manifests, "CHECKPOINT_INTERVAL", 2)  # checkpoints at versions 1, 2, 4
     layout = OutputLayout(memory_root)
     assert layout.catalog is None and refresh_catalog(layout) is None  # no local catalog file for a remote root
     _commit(layout, 3, "shard-a")
     _commit(layout, 2, "shard-b")
     _commit(layout, 1, "shard-a", run="r2")
-    assert manifest_versions(layout, "failures") == [2, 3]  # each commit deletes the versions before the last
+    assert manifest_versions(layout, "failures") == [2, 3]  # version 3 deleted what a reader of version 2 needs not
     assert all(f.startswith(layout.table_dir("failures")) for f in table_files(layout, "failures"))
     rows = query(layout, "SELECT run_id, count(*) AS n FROM failures GROUP BY 1 ORDER BY 1").to_pylist()
     assert rows == [{"run_id": "r1", "n": 2}, {"run_id": "r2", "n": 1}]
@@ -75,8 +78,8 @@ def test_commit_query_recommit_and_vacuum_on_memory(memory_root):
     assert len(_parts(layout)) == 3
     assert vacuum(layout, older_than=timedelta(hours=1)).files_removed == 0  # within the grace period
     report = vacuum(layout, older_than=timedelta(0))
-    assert (report.manifests_removed, report.files_removed) == (1, 1)  # version 2, after it published version 4
-    assert manifest_versions(layout, "failures") == [3, 4]
+    assert (report.manifests_removed, report.files_removed) == (0, 1)  # a reader of version 3 still needs 2
+    assert manifest_versions(layout, "failures") == [2, 3, 4]
     assert _parts(layout) == table_files(layout, "failures")
     assert read_manifest(layout, "failures")["superseded"] == {}
 

@@ -35,7 +35,7 @@ from schemas.qa import QARow
 from schemas.tiers import TIER_SPECS, UNIT_PER_METRE, ScaleTier
 from schemas.training import SkippedSample, TrainConfig
 from storage.catalog import query
-from storage.commits import manifest_versions
+from storage.manifests import manifest_versions
 from storage.layout import OutputLayout
 from training import experts as ex
 from training.prompts import SampleError, qa_prompt
