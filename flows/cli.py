@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from runtime.offline import quiet_environment
+from schemas.config import DEFAULT_DATA_ROOT
 
 EXIT_OK, EXIT_CRASH, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
-"""0: every video curated; 3: the run finished but some inputs failed (see `failures`); 1: the run crashed;
-2: bad arguments or configuration."""
+"""0: every video curated; 3: the run finished but some (or all) inputs failed (see `failures`); 1: the run crashed;
+2: bad arguments or configuration, or a run that cannot start (flows/preflight.py)."""
 
-DEFAULT_DATA_ROOT = Path("data/default")
 DEFAULT_OUTPUT = Path("output")
 
 
@@ -49,19 +49,27 @@ def _curate(args: argparse.Namespace) -> int:
     except UnknownSourceError as err:
         print(f"spacevista curate: {err}", file=sys.stderr)
         return EXIT_USAGE
+    from flows.preflight import PreflightError, check, format_problems  # noqa: PLC0415
+
+    if problems := check(config):  # before Prefect starts: a user error is reported in seconds
+        print(f"spacevista curate: {format_problems(problems)}", file=sys.stderr)
+        return EXIT_USAGE
     from flows.curate import curate, format_summary  # noqa: PLC0415 (imports Prefect)
     from sources.manifest import ManifestError  # noqa: PLC0415
+    from sources.registry import NoItemsError  # noqa: PLC0415
 
-    try:
-        summary = curate(config)
-    except ManifestError as err:
-        print(f"spacevista curate: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    try:  # the final state holds the summary, also when it is Failed (every video failed)
+        outcome = curate(config, return_state=True).result(raise_on_failure=False)
     except Exception as err:
-        print(f"spacevista curate: run crashed: {type(err).__name__}: {err}", file=sys.stderr)
+        outcome = err
+    if isinstance(outcome, (ManifestError, NoItemsError, PreflightError)):
+        print(f"spacevista curate: {outcome}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(outcome, BaseException):
+        print(f"spacevista curate: run crashed: {type(outcome).__name__}: {outcome}", file=sys.stderr)
         return EXIT_CRASH
-    print(format_summary(summary))
-    return EXIT_PARTIAL if summary.failures else EXIT_OK
+    print(format_summary(outcome))
+    return EXIT_PARTIAL if outcome.failures else EXIT_OK
 
 
 def _run_flow(build_config, run, describe, input_errors: tuple[type[Exception], ...] = ()) -> int:
@@ -111,7 +119,8 @@ def _export(args: argparse.Namespace) -> int:
                             tiers=tuple(args.tier) or None, tasks=tuple(args.task) or None,
                             answer_types=tuple(args.answer_type) or None,
                             balance=TierBalance(total=args.total, seed=args.seed) if args.balance else None,
-                            drawn_frame_format=args.frame_format, refuse_contaminated=args.refuse_contaminated)
+                            drawn_frame_format=args.frame_format, refuse_contaminated=args.refuse_contaminated,
+                            format=args.format, prompts=args.prompts)
 
     def describe(r):
         lines = [f"exported {r.n_items} items to {r.export_dir}"]
@@ -252,9 +261,10 @@ def _sources(args: argparse.Namespace) -> int:
 def _sql(args: argparse.Namespace) -> int:
     import duckdb  # noqa: PLC0415
 
-    from storage.catalog import query  # noqa: PLC0415
+    from storage.catalog import QueryRefused, query  # noqa: PLC0415
     from storage.filesystem import exists  # noqa: PLC0415
     from storage.layout import OutputLayout  # noqa: PLC0415
+    from storage.manifests import ManifestFormatError  # noqa: PLC0415
 
     layout = OutputLayout(args.output)
     if not exists(layout.fs, layout.tables):
@@ -262,8 +272,8 @@ def _sql(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         table = query(layout, args.query, args.param)
-    except duckdb.Error as err:
-        print(f"spacevista sql: {err}", file=sys.stderr)
+    except (QueryRefused, ManifestFormatError, duckdb.Error) as err:
+        print(f"spacevista sql: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     if args.format == "csv":
         import pyarrow.csv as pacsv  # noqa: PLC0415
@@ -276,6 +286,12 @@ def _sql(args: argparse.Namespace) -> int:
     else:
         print(_render(table))
     return EXIT_OK
+
+
+def _one_line(err: Exception) -> str:
+    """A DuckDB error without the query excerpt it quotes (`LINE 1: …` and a caret line)."""
+    text = str(err).split("\nLINE ", 1)[0]
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _render(table) -> str:
@@ -323,8 +339,8 @@ def _parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--scene", action="append", default=[], help="hold out exactly this scene (repeatable)")
     benchmark.set_defaults(handler=_benchmark)
 
-    export = commands.add_parser("export", help="write a training export (SpaceVista items, ShareGPT, Parquet); "
-                                                "benchmark scenes are dropped")
+    export = commands.add_parser("export", help="write an export (spacevista: items, ShareGPT, Parquet; seed: the "
+                                                "authors' item format); benchmark scenes are dropped")
     export.add_argument("--export-dir", type=Path, required=True)
     export.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     export.add_argument("--table", choices=("qa", "benchmark"), default="qa")
@@ -336,6 +352,11 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--total", type=int, default=None, help="with --balance: rows to take")
     export.add_argument("--seed", type=int, default=0)
     export.add_argument("--frame-format", choices=("png", "jpg"), default="png")
+    export.add_argument("--format", choices=("spacevista", "seed"), default="spacevista",
+                        help="seed: the SpaceVista authors' item format, for their loaders and evaluator")
+    export.add_argument("--prompts", choices=("drawn", "annotations"), default=None,
+                        help="drawn frames or clean frames + annotations (default: drawn for spacevista, "
+                             "annotations for seed)")
     export.add_argument("--refuse-contaminated", action="store_true",
                         help="fail instead of dropping rows of benchmark scenes")
     export.set_defaults(handler=_export)
@@ -345,7 +366,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     evaluate.add_argument("--table", default="qa", help="qa or benchmark")
     source = evaluate.add_mutually_exclusive_group(required=True)
-    source.add_argument("--predictions", type=Path, help='JSONL: {"id": qa_id, "response": "…"} per line')
+    source.add_argument("--predictions", type=Path, help='JSONL: {"id": qa_id, "response": "…"} per line, or the '
+                        'SpaceVista authors\' results file ({"id", "predicted_answer", …} per line)')
     source.add_argument("--endpoint", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     source.add_argument("--local-model", type=Path, help="a local transformers vision-language model directory")
     evaluate.add_argument("--model", default="default", help="with --endpoint: the model field of each request")
@@ -405,9 +427,10 @@ def _parser() -> argparse.ArgumentParser:
     sources = commands.add_parser("sources", help="list the registered sources and the modalities each provides")
     sources.set_defaults(handler=_sources)
 
-    sql = commands.add_parser("sql", help="query the catalog: views videos frames scenes objects cameras qa "
-                                          "rejects failures runs benchmark benchmark_scenes eval_runs eval_samples")
-    sql.add_argument("query")
+    sql = commands.add_parser("sql", help="query the catalog, read-only: views videos frames scenes objects cameras "
+                                          "qa rejects failures runs benchmark benchmark_scenes eval_runs eval_samples")
+    sql.add_argument("query", help="one SELECT (or DESCRIBE, SHOW, SUMMARIZE); it may read files under the output "
+                                   "root only, without network or extensions")
     sql.add_argument("--param", action="append", default=[], help="value bound to the next `?` (repeatable)")
     sql.add_argument("--output", default=str(DEFAULT_OUTPUT), help="a directory or a filesystem URI")
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")

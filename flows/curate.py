@@ -9,16 +9,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import sha256
 from itertools import chain
+from pathlib import Path
 
 from runtime.offline import quiet_environment
 
 quiet_environment()
 
 from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_table_artifact  # noqa: E402
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.states import Completed, Failed, State  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
+from flows.preflight import renders_default_set, require_ready, run_models, single_models  # noqa: E402
 from flows.ray_runtime import ray_session  # noqa: E402
 from pipeline.shard import Shard, ShardResult, curate_shard, plan_shards, shard_fingerprint  # noqa: E402
 from pipeline.fill import Specialists, TierSpecialists  # noqa: E402
@@ -26,11 +29,10 @@ from schemas.arrow import from_record, to_arrow  # noqa: E402
 from schemas.config import CurateConfig  # noqa: E402
 from schemas.runs import FailureRow, RunRow, ShardRow  # noqa: E402
 from schemas.specialists import TierProfile, load_profile  # noqa: E402
-from schemas.tiers import ScaleTier  # noqa: E402
 from sources import registry  # noqa: E402
 from sources.discovery import VideoItem  # noqa: E402
 from sources.manifest import VideoManifest  # noqa: E402
-from specialists.runner import SpecialistRunner, actor_runners, unavailable  # noqa: E402
+from specialists.runner import actor_runners, unavailable  # noqa: E402
 from storage.catalog import query, refresh_catalog  # noqa: E402
 from storage.commits import VACUUM_GRACE, commit_shard, stage_table, vacuum  # noqa: E402
 from storage.layout import OutputLayout  # noqa: E402
@@ -40,6 +42,8 @@ from storage.tables import SHARD_TABLES  # noqa: E402
 @dataclass
 class RunSummary:
     run_id: str
+    data_root: str = ""
+    inputs: int = 0  # videos planned into shards (curated, reused or failed)
     videos: int = 0
     scenes: int = 0
     qa: int = 0
@@ -54,7 +58,15 @@ class RunSummary:
     wall_s: float = 0.0
 
     @property
+    def failed_inputs(self) -> int:
+        """Planned videos with a failures row (rows of rejected manifest lines are not planned videos)."""
+        return len({f.uri for f in self.failures if f.stage != "manifest"})
+
+    @property
     def status(self) -> str:
+        """succeeded: every video curated; partial: some failed; failed: every one failed, or none was found."""
+        if not self.inputs or self.failed_inputs >= self.inputs:
+            return "failed"
         return "partial" if self.failures else "succeeded"
 
     @property
@@ -82,20 +94,29 @@ class _Split:
         return merged
 
 
+@task(cache_policy=NO_CACHE)
+def preflight(config: CurateConfig) -> None:
+    """Fail the run before any shard when something it needs is missing (flows/preflight.py), naming all of it."""
+    require_ready(config)
+
+
 @task
 def ensure_default_data(config: CurateConfig) -> None:
-    """Render the synthetic all-scale default set into the data root when it holds nothing else; an interrupted
-    rendering is completed (finished scenes are kept)."""
-    from sources.synthetic import generate_default_dataset, scene_id_for  # noqa: PLC0415
+    """Render the synthetic all-scale default set into the data root when it holds nothing else (and is the
+    default data root, if absent); an interrupted rendering is completed (finished scenes are kept)."""
+    from sources.synthetic import generate_default_dataset  # noqa: PLC0415
 
-    root = config.data_root
-    default_ids = {scene_id_for(tier, seed) for tier in ScaleTier for seed in range(config.scenes_per_tier)}
-    present = {p.name for p in root.iterdir() if not p.name.startswith(".")} if root.exists() else set()
-    if not present <= default_ids:
+    if not renders_default_set(config):
         return
-    get_run_logger().info("rendering the default set into %s (%d scenes per tier, %d present)", root,
-                          config.scenes_per_tier, len(present))
-    generate_default_dataset(root, scenes_per_tier=config.scenes_per_tier)
+    get_run_logger().info("rendering the default set into %s (%d scenes per tier)", config.data_root,
+                          config.scenes_per_tier)
+    generate_default_dataset(config.data_root, scenes_per_tier=config.scenes_per_tier)
+
+
+@task(cache_policy=NO_CACHE)
+def count_videos(config: CurateConfig) -> int:
+    """How many videos the run will plan (a pass of discovery alone): the total of its progress artifact."""
+    return sum(1 for _ in _videos(config))
 
 
 @task(cache_policy=NO_CACHE)
@@ -104,6 +125,10 @@ def discover_videos(config: CurateConfig) -> Iterable[VideoItem]:
     the items of `config.source`, or of every source whose layout is under the data root (sources/registry.py)."""
     if not config.data_root.is_dir():
         raise FileNotFoundError(f"data root {config.data_root} does not exist or is not a directory")
+    return _videos(config)
+
+
+def _videos(config: CurateConfig) -> Iterable[VideoItem]:
     if config.manifest is not None:
         return VideoManifest(config.data_root / config.manifest, config.data_root)
     return chain(registry.discover(config.data_root, config.source))  # a task's returned generator is drained
@@ -115,25 +140,26 @@ VACUUM_EVERY_SHARDS = 50
 
 
 @task(cache_policy=NO_CACHE)  # its input hash would consume the stream of shards
-def run_shards(shards: Iterable[Shard], config: CurateConfig, run_id: str) -> RunSummary:
-    """Fan shards out to Ray with a bounded number in flight and commit each as it completes. A shard committed
-    before with the same fingerprint is reused as it is; a shard whose task fails on every attempt (its worker
-    died, or it crashed) is run again as one task per video, so that only the culprit is quarantined."""
+def run_shards(shards: Iterable[Shard], config: CurateConfig, run_id: str, total_videos: int) -> RunSummary:
+    """Fan shards out to Ray with a bounded number in flight and commit each as it completes, as a task of its
+    own (`record_shard`). A shard committed before with the same fingerprint is reused as it is; a shard whose
+    task fails on every attempt (its worker died, or it crashed) is run again as one task per video, so that only
+    the culprit is quarantined. Progress goes to the console and to the `curate-progress` artifact."""
     import ray  # noqa: PLC0415 (after quiet_environment)
 
     layout = OutputLayout(config.output_root)
-    summary = RunSummary(run_id=run_id)
+    summary = RunSummary(run_id=run_id, data_root=str(config.data_root))
     committed = _committed_shards(layout)
     fingerprints: dict[str, str] = {}  # of the shards in flight
-    planned = _shards_to_run(shards, config, committed, fingerprints, summary)
+    progress = _ShardProgress(run_id, total_videos)
+    planned = _shards_to_run(shards, config, committed, fingerprints, summary, progress)
     queue: list[Shard] = []  # the one-video parts of a split shard, run before the next planned shard
     remote = ray.remote(num_cpus=1, max_retries=config.max_attempts - 1)(curate_shard)
     specialists = _specialist_runners(config)
     pending: dict = {}
     splits: dict[str, _Split] = {}
     commits = 0
-    with _progress() as bar:
-        progress = bar.add_task("shards", total=None)
+    with progress:
         while True:
             while len(pending) < config.max_shards_in_flight and (
                     shard := queue.pop(0) if queue else next(planned, None)) is not None:
@@ -156,13 +182,62 @@ def run_shards(shards: Iterable[Shard], config: CurateConfig, run_id: str) -> Ru
                 result = split.add(result)
                 if result is None:
                     continue
-            _commit(layout, result, fingerprints.pop(shard.shard_id), run_id, stale=shard.shard_id in committed)
+                shard = split.shard  # all of its videos are back
+            videos = f"{len(shard.items)} video{'s' if len(shard.items) != 1 else ''}"
+            record_shard.with_options(task_run_name=f"shard {shard.shard_id} ({videos})")(
+                layout, result, fingerprints.pop(shard.shard_id), run_id, stale=shard.shard_id in committed,
+                return_state=True)
             _tally(summary, result)
-            bar.advance(progress)
+            progress.advance(len(shard.items), f"shard {shard.shard_id} committed")
             commits += 1
             if commits % VACUUM_EVERY_SHARDS == 0:
                 vacuum(layout, VACUUM_GRACE, sweep_orphans=False)
     return summary
+
+
+@task(cache_policy=NO_CACHE)
+def record_shard(layout: OutputLayout, result: ShardResult, fingerprint: str, run_id: str, stale: bool) -> State:
+    """Commit one curated shard and log what it gave; Completed, "Partial" when some of its videos failed, Failed
+    when all did."""
+    _commit(layout, result, fingerprint, run_id, stale)
+    logger = get_run_logger()
+    counts = result.row_counts
+    logger.info("shard %s: %d videos, %d scenes, %d QA, %d rejects, %d failures, %d retried", result.shard_id,
+                counts["videos"], counts["scenes"], counts["qa"], counts["rejects"], len(result.failures),
+                result.retried)
+    for failure in result.failures:
+        logger.warning("FAILED %s [%s] %s", failure.uri, failure.stage, failure.message)
+    failed = len({f.uri for f in result.failures})
+    if not failed:
+        return Completed(message=f"{counts['qa']} QA")
+    if counts["qa"]:
+        return Completed(name="Partial", message=f"{failed} videos failed, {counts['qa']} QA")
+    return Failed(message=f"{failed} videos failed, no QA")
+
+
+class _ShardProgress:
+    """A run's progress in videos done of those planned: a console bar and the `curate-progress` Prefect artifact,
+    advanced as each shard is committed or reused."""
+
+    def __init__(self, run_id: str, total_videos: int):
+        self.run_id, self.total, self.done = run_id, total_videos, 0
+        self.artifact = create_progress_artifact(0.0, key="curate-progress",
+                                                 description=f"run {run_id}: 0 of {total_videos} videos")
+        self.bar = Progress(TextColumn("curating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        self.task = self.bar.add_task("videos", total=total_videos)
+
+    def __enter__(self) -> _ShardProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.stop()
+
+    def advance(self, videos: int, event: str) -> None:
+        self.done += videos
+        self.bar.advance(self.task, videos)
+        update_progress_artifact(self.artifact, min(100.0, 100.0 * self.done / max(self.total, 1)),
+                                 description=f"run {self.run_id}: {self.done} of {self.total} videos ({event})")
 
 
 MAX_BATCHES_IN_FLIGHT = 4
@@ -176,15 +251,12 @@ def _specialist_runners(config: CurateConfig) -> Specialists | None:
     if config.specialists is None:
         return None
     profile = load_profile(config.specialists)
-    actors: dict[str, dict[str, SpecialistRunner]] = {}  # one model's profile (JSON) → its runner
+    actors = {key: actor_runners(alone, MAX_BATCHES_IN_FLIGHT) for key, alone in run_models(profile).items()}
 
     def tier_specialists(tier_profile: TierProfile) -> TierSpecialists:
         runners = {}
-        for alone in (TierProfile(depth=tier_profile.depth), TierProfile(detector=tier_profile.detector)):
-            key = alone.model_dump_json()
-            if key not in actors:
-                actors[key] = actor_runners(alone, MAX_BATCHES_IN_FLIGHT)
-            runners.update(actors[key])
+        for alone in single_models(tier_profile):
+            runners.update(actors[alone.model_dump_json()])
         return TierSpecialists(profile=tier_profile, runners=runners, unavailable=unavailable(tier_profile))
 
     return Specialists(default=tier_specialists(profile.default),
@@ -233,37 +305,103 @@ def publish_summary(summary: RunSummary) -> None:
                                       f"retried, {summary.shards_reused} shards reused, {summary.wall_s:.1f} s")
 
 
+@task
+def publish_failures(summary: RunSummary) -> None:
+    """The run's failed videos as a Prefect table artifact (empty when none failed, so the key's latest version
+    is always this run's)."""
+    table = [{"uri": f.uri, "scene_id": f.scene_id, "stage": f.stage, "error_type": f.error_type,
+              "attempts": f.attempts, "message": f.message} for f in summary.failures]
+    create_table_artifact(key="curate-failures", table=table,
+                          description=f"run {summary.run_id}: {summary.failed_inputs} of {summary.inputs} videos "
+                                      f"failed, {len(summary.failures)} failures rows")
+
+
+BASE_MODEL_VARIABLE = "spacevista_base_model"
+"""The Prefect variable naming the base model to train on fresh QA; while it is unset, no training is asked for."""
+
+
+@task
+def announce_qa(config: CurateConfig, summary: RunSummary) -> None:
+    """Emit `spacevista.qa.curated` for a run that produced QA; it carries the `spacevista.base-model` label, which
+    the `train` deployment's trigger (prefect.yaml) requires, only when the Prefect variable names a base model."""
+    from prefect.events import emit_event  # noqa: PLC0415
+    from prefect.variables import Variable  # noqa: PLC0415
+
+    base_model = Variable.get(BASE_MODEL_VARIABLE, default=None)
+    resource = {"prefect.resource.id": f"spacevista.output.{config.output_root}",
+                "prefect.resource.name": str(config.output_root)}
+    if base_model:
+        resource["spacevista.base-model"] = str(base_model)
+    emit_event("spacevista.qa.curated", resource=resource,
+               payload={"run_id": summary.run_id, "status": summary.status, "qa": summary.qa,
+                        "output_root": str(config.output_root), "base_model": base_model})
+    get_run_logger().info("announced %d QA in %s%s", summary.qa, config.output_root,
+                          f"; training on {base_model} is asked for" if base_model else
+                          f"; no training asked for (Prefect variable {BASE_MODEL_VARIABLE} unset)")
+
+
 @flow(name="curate")
-def curate(config: CurateConfig) -> RunSummary:
-    """Discover videos, plan shards, curate them on Ray, commit tables, refresh the catalog, summarize."""
+def curate(config: CurateConfig) -> State:
+    """Check the run can start, discover videos, plan shards, curate them on Ray, commit tables, refresh the
+    catalog, summarize. Ends Completed when every video was curated, Completed named "Partial" when some failed,
+    Failed when all failed or none was found; the state's result is the RunSummary either way."""
     started = datetime.now(UTC)
     run_id = f"run-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    config = resolved(config)
+    preflight(config)
     if config.generate_default_data:
         ensure_default_data(config)
     videos = discover_videos(config)
+    total = count_videos(config)
     with ray_session(config.ray_address, config.ray_num_cpus):
         # planned as run_shards pulls them: a task's return value cannot be a generator (Prefect lists it)
-        summary = run_shards(plan_shards(videos, config.shard_size), config, run_id)
+        summary = run_shards(plan_shards(videos, config.shard_size, config.data_root), config, run_id, total)
     if config.manifest is not None:
         summary.failures.extend(record_rejected_rows(config, videos, run_id))
     summary.wall_s = (datetime.now(UTC) - started).total_seconds()
     record_run(config, summary, started)
     publish_summary(summary)
+    publish_failures(summary)
     get_run_logger().info("run %s %s: %d videos, %d QA, %d rejects, %d failures", run_id, summary.status,
                           summary.videos, summary.qa, summary.rejects, len(summary.failures))
-    return summary
+    if summary.status != "failed" and summary.qa:
+        announce_qa(config, summary)
+    return final_state(summary)
+
+
+def resolved(config: CurateConfig) -> CurateConfig:
+    """The config with its local paths absolute and symlink-free, so that a deployment run (relative paths from
+    the checkout) and the CLI (absolute paths) record the same data root and reuse each other's shards."""
+    paths = {name: getattr(config, name).resolve() for name in ("data_root", "output_root", "specialists")
+             if isinstance(getattr(config, name), Path)}
+    return config.model_copy(update=paths)
+
+
+def final_state(summary: RunSummary) -> State:
+    """The flow run's final state, holding the summary."""
+    message = (f"{summary.inputs - summary.failed_inputs} of {summary.inputs} videos curated, {summary.qa} QA, "
+               f"{len(summary.failures)} failures")
+    if summary.status == "succeeded":
+        return Completed(message=message, data=summary)
+    if summary.status == "partial":
+        return Completed(name="Partial", message=message, data=summary)
+    if not summary.inputs and not summary.failures:
+        message = f"no videos found under {summary.data_root}"
+    return Failed(message=message, data=summary)
 
 
 def _shards_to_run(shards: Iterable[Shard], config: CurateConfig, committed: dict[str, ShardRow],
-                   fingerprints: dict[str, str], summary: RunSummary) -> Iterator[Shard]:
+                   fingerprints: dict[str, str], summary: RunSummary, progress: _ShardProgress) -> Iterator[Shard]:
     """The planned shards that need curating, pulled one at a time (their fingerprints noted in `fingerprints`);
     a shard committed before with the same fingerprint is tallied as reused instead."""
     for shard in shards:
+        summary.inputs += len(shard.items)
         fingerprint = shard_fingerprint(shard, config)
         record = committed.get(shard.shard_id)
         if record is not None and record.fingerprint == fingerprint:
             _tally(summary, ShardResult.reused(record))
             summary.shards_reused += 1
+            progress.advance(len(shard.items), f"shard {shard.shard_id} reused")
         else:
             fingerprints[shard.shard_id] = fingerprint
             yield shard
@@ -315,10 +453,6 @@ def _tally(summary: RunSummary, result: ShardResult) -> None:
     summary.retried += result.retried
     summary.cache_hits.update(result.cache_hits)
     summary.cache_misses.update(result.cache_misses)
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("curating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
 
 
 def _tiers_and_tasks(summary: RunSummary) -> tuple[list[str], list[str]]:

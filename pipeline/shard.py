@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import traceback
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -15,9 +16,10 @@ from pipeline.fill import Specialists
 from pipeline.video import VideoOutput, curate_video
 from schemas.arrow import to_arrow
 from schemas.config import CurateConfig
+from schemas.paths import printable
 from schemas.runs import DropCount, FailureRow, QACount, ShardRow
 from schemas.specialists import load_profile
-from sources.discovery import VideoItem
+from sources.discovery import VideoItem, vetted
 from storage.commits import StagedFile, stage_table
 from storage.layout import FORMAT_VERSION, OutputLayout
 from storage.tables import TABLES
@@ -76,26 +78,29 @@ class ShardResult:
                    drops=Counter({(d.task_type, d.reason): d.n for d in row.drops}))
 
 
-def plan_shards(items: Iterable[VideoItem], shard_size: int) -> Iterator[Shard]:
+def plan_shards(items: Iterable[VideoItem], shard_size: int, data_root: Path) -> Iterator[Shard]:
     """Consecutive groups of `shard_size` videos (in the adapters' sorted order, or the manifest's), planned as
-    they are read: only one shard's members are held. A shard's id hashes its members, so the same inputs give
-    the same shard ids and a re-run replaces rather than duplicates."""
-    stream = iter(items)
+    they are read: only one shard's members are held. Items are vetted first (sources/discovery.py: a refused item
+    stays in its shard and becomes its failures row). A shard's id hashes the resolved data root and its members,
+    so the same inputs give the same shard ids and a re-run replaces rather than duplicates, while another data
+    root's shards never replace this one's."""
+    stream = vetted(items, data_root)
+    root = os.fsencode(data_root.resolve())
     while members := tuple(islice(stream, shard_size)):
-        digest = hashlib.sha256("\n".join(f"{i.source}:{i.uri}" for i in members).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(root + "".join(f"\n{i.source}:{i.uri}" for i in members).encode()).hexdigest()[:16]
         yield Shard(shard_id=digest, items=members)
 
 
 def shard_fingerprint(shard: Shard, config: CurateConfig) -> str:
-    """Hash of what a shard's rows depend on: its members, each input file's size and modification time, the
-    output-affecting configuration (with the stamp of each file it names, e.g. the specialist profile), the
-    curation code version and the table format version."""
+    """Hash of what a shard's rows depend on: its members (and why any is refused), each input file's size and
+    modification time, the output-affecting configuration (with the stamp of each file it names, e.g. the
+    specialist profile), the curation code version and the table format version."""
     digest = hashlib.sha256(f"{CURATION_VERSION}:{FORMAT_VERSION}:{shard.shard_id}\n".encode())
     digest.update(_config_digest(config).encode())
     for item in shard.items:
-        digest.update(f"\n{item.scene_id}:{item.tier.value if item.tier else ''}".encode())  # a manifest sets these
+        digest.update(f"\n{item.scene_id}:{item.tier.value if item.tier else ''}:{item.refused}".encode())
         for path in sorted({f for root in (item.path, item.annotations_dir) if root for f in _input_files(root)}):
-            digest.update(f"\n{path}:{_file_stamp(path)}".encode())
+            digest.update(b"\n" + os.fsencode(path) + f":{_file_stamp(path)}".encode())
     return digest.hexdigest()[:32]
 
 
@@ -111,7 +116,7 @@ def _config_digest(config: CurateConfig) -> str:
     weights = load_profile(config.specialists).weights_paths() if config.specialists else []
     for path in weights:
         for file in _input_files(path) if path.exists() else []:
-            digest.update(f"\n{file}:{_file_stamp(file)}".encode())
+            digest.update(b"\n" + os.fsencode(file) + f":{_file_stamp(file)}".encode())
     return digest.hexdigest()
 
 
@@ -149,7 +154,7 @@ def _curate_with_retries(item: VideoItem, config: CurateConfig, layout: OutputLa
             return curate_video(item, config, layout, run_id, specialists), attempt
         except Exception as err:  # a defect on one video must not lose the shard; it is reported, not hidden
             error = err
-    last = traceback.format_exception_only(error)[-1].strip()
+    last = printable(traceback.format_exception_only(error)[-1].strip())
     failure = FailureRow(run_id=run_id, uri=item.uri, scene_id=item.scene_id, video_id=None, stage="quarantine",
                          error_type=type(error).__name__, attempts=config.max_attempts,
                          message=f"unexpected error on all {config.max_attempts} attempts: {last}")

@@ -6,7 +6,6 @@ input, the stage and the problem; rows from the stages it passed (its `videos`/`
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +19,10 @@ from pipeline.scene_facts import SceneFactsError, build_scene_facts
 from qa_templates.generate import generate_scene_qa
 from schemas.config import CurateConfig
 from schemas.ingest import FrameRow, VideoRow
-from schemas.paths import OutsideDataRootError, inside_root
+from schemas.paths import OutsideDataRootError, inside_root, printable
 from schemas.runs import FailureRow
 from sources.contract import KeyframePolicy, SceneInputs, SourceError
-from sources.discovery import VideoItem
+from sources.discovery import VideoItem, content_sha256
 from sources.registry import UnknownSourceError, get_source
 from sources.video_decode import VideoDecodeError
 from specialists.cache import SpecialistCache
@@ -41,11 +40,22 @@ INPUT_ERRORS = (OSError, VideoDecodeError, OutsideDataRootError, SourceError, Fa
                 SpecialistsMissing, SpecialistError, SfMError, ScaleAlignmentError, UnknownSourceError)
 
 
+MIN_KEYFRAMES = 2
+"""Keyframes an item needs for facts (its ingest rows are kept): tasks are built across views, and one keyframe
+gave 0 QA with no reason."""
+
+
+class RefusedInput(ValueError):
+    """An item discovery refused (a name that is not UTF-8, files or content or a scene id another item has)."""
+
+
 class StageError(RuntimeError):
-    def __init__(self, stage: str, error: BaseException | str):
+    """A stage's failure: the stage, the error's type and its message (printable: names may not be UTF-8)."""
+
+    def __init__(self, stage: str, error: BaseException | str, error_type: str = "MissingInput"):
         self.stage = stage
-        self.error_type = type(error).__name__ if isinstance(error, BaseException) else "MissingInput"
-        super().__init__(str(error))
+        self.error_type = type(error).__name__ if isinstance(error, BaseException) else error_type
+        super().__init__(printable(str(error)))
 
 
 @dataclass
@@ -70,6 +80,8 @@ def curate_video(item: VideoItem, config: CurateConfig, layout: OutputLayout, ru
     cache = SpecialistCache(layout)
     video_id = None
     try:
+        if item.refused:
+            raise StageError("discover", RefusedInput(item.refused))
         source = _stage("discover", get_source, item.source)
         _stage("discover", inside_root, config.data_root, item.path)
         tier_specialists = specialists.for_tier(item.tier) if specialists else None
@@ -85,6 +97,9 @@ def curate_video(item: VideoItem, config: CurateConfig, layout: OutputLayout, ru
                                     duration_s=inputs.n_frames / inputs.fps,
                                     has_native_annotations=bool(inputs.provenance), run_id=run_id)])
         out.add("frames", frames)
+        if len(frames) < MIN_KEYFRAMES:
+            raise StageError("facts", f"{item.uri}: {len(frames)} keyframe(s) of {inputs.n_frames} frame(s) at stride "
+                                      f"{stride}; a scene needs at least {MIN_KEYFRAMES}", "TooFewKeyframes")
         filled = _stage("facts", fill_missing, inputs, tier_specialists, cache, video_id)
         facts = _stage("facts", build_scene_facts, filled, video_id, frames, layout)
         out.add("scenes", [facts.scene])
@@ -120,18 +135,6 @@ def _stage(stage: str, fn, *args):
         return fn(*args)
     except INPUT_ERRORS as err:
         raise StageError(stage, err) from err
-
-
-def content_sha256(files: list[Path]) -> str:
-    """Content hash of an item: its video file's bytes, or its frame images' names and bytes, in order."""
-    digest = hashlib.sha256()
-    for file in files:
-        if len(files) > 1:
-            digest.update(file.name.encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _size_bytes(files: list[Path]) -> int:

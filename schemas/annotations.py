@@ -10,14 +10,17 @@ Layout of one annotated scene directory (written by the synthetic generator, rea
       cameras.json     CameraTrack: intrinsics, one camera_to_world pose per frame (OpenCV axes)
       scene.json       SceneAnnotation: tier, objects with categories and 3D oriented boxes, regions
 
-Everything in scene.json/cameras.json is in metres and degrees unless `depth_unit` says otherwise for depth.
+Everything in scene.json/cameras.json is in metres and degrees unless `depth_unit` says otherwise for depth. Every
+number must be finite (JSON's `Infinity` and `NaN` are refused, naming the field), every extent of an object's box
+positive (of a region's, not negative), `up` a non-zero vector and each object's `instance_id` listed once.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.tiers import ScaleTier
 
@@ -33,7 +36,7 @@ SCENE_FILE = "scene.json"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Intrinsics(_Strict):
@@ -64,11 +67,25 @@ class OrientedBox(_Strict):
     size: Vec3
     yaw_deg: float = 0.0
 
+    @field_validator("size")
+    @classmethod
+    def _not_negative(cls, size: Vec3) -> Vec3:
+        if min(size) < 0:
+            raise ValueError(f"a negative extent in {list(size)}")
+        return size
+
 
 class ObjectAnnotation(_Strict):
     instance_id: int = Field(ge=1, le=65535)
     category: str = Field(min_length=1)
     box: OrientedBox
+
+    @field_validator("box")
+    @classmethod
+    def _solid(cls, box: OrientedBox) -> OrientedBox:
+        if min(box.size) <= 0:
+            raise ValueError(f"an object's box needs every extent positive, got size {list(box.size)}")
+        return box
 
 
 class RegionAnnotation(_Strict):
@@ -86,3 +103,19 @@ class SceneAnnotation(_Strict):
     up: Vec3 = (0.0, 0.0, 1.0)
     objects: list[ObjectAnnotation]
     regions: list[RegionAnnotation] = []
+
+    @field_validator("up")
+    @classmethod
+    def _nonzero(cls, up: Vec3) -> Vec3:
+        if math.hypot(*up) < 1e-9:
+            raise ValueError(f"gravity up must be a non-zero vector, got {list(up)}")
+        return up
+
+    @field_validator("objects")
+    @classmethod
+    def _distinct_ids(cls, objects: list[ObjectAnnotation]) -> list[ObjectAnnotation]:
+        ids = [obj.instance_id for obj in objects]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"instance_id {', '.join(map(str, repeated))} listed more than once")
+        return objects

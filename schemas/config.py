@@ -17,6 +17,9 @@ INPUT_PATH_FIELDS = ("manifest",)
 PATH_FIELDS = ("data_root", "output_root", "specialists", *INPUT_PATH_FIELDS)
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
+DEFAULT_DATA_ROOT = Path("data/default")
+"""The embedded default data (relative to the working directory): the only data root curate creates and renders the
+synthetic default set into."""
 """The specialist profiles that ship with the repository: `--specialists NAME` is profiles/NAME.yaml."""
 
 

@@ -21,6 +21,15 @@ def inside_root(root: Path, path: Path) -> Path:
     return resolved
 
 
+def printable(text: str) -> str:
+    """`text` as valid UTF-8 for a table or a message: bytes of a file name that are not UTF-8 (which Python keeps
+    as lone surrogates) become `\\xNN` escapes, any other lone surrogate a `\\uNNNN` escape."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def is_uri(location: str | Path) -> bool:
     return isinstance(location, str) and bool(_URI.match(location))
 

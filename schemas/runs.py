@@ -28,7 +28,8 @@ class RunRow(BaseModel):
     run_id: str
     started_at: datetime
     finished_at: datetime
-    status: str = Field(description="succeeded | partial")
+    status: str = Field(description="succeeded (every video curated) | partial (some failed) | failed (every video "
+                                    "failed, or none was found)")
     data_root: str
     config_json: str
     n_videos: int

@@ -20,9 +20,9 @@ from schemas.annotations import (CAMERAS_FILE, DEPTH_FILE, FRAMES_DIR, MASKS_FIL
                                  SceneAnnotation)
 from schemas.paths import inside_root
 from sources.contract import (ROTATION_TOLERANCE, KeyframePolicy, Modality, SceneInputs, Source, SourceError,
-                              register_source)
-from sources.discovery import VideoItem
-from sources.video_decode import decode_frames, frame_files, probe_video
+                              checked_intrinsics, register_source)
+from sources.discovery import VideoItem, folder_scene_id, walk
+from sources.video_decode import decode_frames, decode_images, frame_files, probe_frames, probe_video
 
 SOURCE = "annotated"
 DEPTH_UNIT_IN_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
@@ -40,6 +40,7 @@ class NativeAnnotations:
     track: CameraTrack
     depth_m: np.ndarray  # [K, H, W] float32
     instance_ids: np.ndarray  # [K, H, W] uint16
+    frame_instance_ids: np.ndarray  # [n_frames, H, W] uint16: every frame's, for visibility over the whole video
     camera_to_world: np.ndarray  # [K, 4, 4]
 
 
@@ -51,7 +52,7 @@ class AnnotatedSource(Source):
     description = "SpaceVista's annotated layout (scene.json, cameras.json, depth.npz, masks.npz beside a video)"
 
     def detect(self, root: Path) -> bool:
-        return next(root.rglob(SCENE_FILE), None) is not None
+        return any(path.name == SCENE_FILE for path in walk(root))
 
     def discover(self, root: Path) -> Iterator[VideoItem]:
         return discover(root)
@@ -59,21 +60,27 @@ class AnnotatedSource(Source):
     def read(self, root: Path, item: VideoItem, policy: KeyframePolicy) -> SceneInputs:
         scene_dir = item.annotations_dir
         path = inside_root(root, item.path)
-        probe = probe_video(path, frame_rate(root, scene_dir) if path.is_dir() else None)
+        frames = [inside_root(root, frame) for frame in frame_files(path)] if path.is_dir() else None
+        probe = probe_video(path) if frames is None else probe_frames(frames, frame_rate(root, scene_dir), path)
         keyframes = policy.select(probe.n_frames)
         native = load_annotations(root, scene_dir, keyframes, probe.n_frames)
-        rgb = decode_frames(path, keyframes)
+        rgb = decode_frames(path, keyframes) if frames is None else decode_images(frames, keyframes)
         if rgb.shape[1:3] != native.depth_m.shape[1:]:
-            raise AnnotationError(f"{path}: frames are {rgb.shape[1:3]}, depth and masks are "
-                                  f"{native.depth_m.shape[1:]}")
-        k = native.track.intrinsics
+            raise AnnotationError(f"{path}: frames are {rgb.shape[2]}×{rgb.shape[1]}, {scene_dir / DEPTH_FILE}, "
+                                  f"{scene_dir / MASKS_FILE} and {scene_dir / CAMERAS_FILE} intrinsics are "
+                                  f"{native.depth_m.shape[2]}×{native.depth_m.shape[1]}")
+        categories = {obj.instance_id: obj.category for obj in native.scene.objects}
+        unlisted = sorted(set(np.unique(native.instance_ids).tolist()) - {0} - categories.keys())
+        if unlisted:
+            raise AnnotationError(f"{scene_dir / MASKS_FILE}: instance ids {unlisted} at the keyframes are not objects "
+                                  f"of {scene_dir / SCENE_FILE}")
         where = f"native:{SOURCE}"
         return SceneInputs(
             scene_id=item.scene_id, source=native.scene.source, frame_indices=keyframes,
             timestamps_s=[i / probe.fps for i in keyframes], rgb=rgb, fps=probe.fps, n_frames=probe.n_frames,
-            content=frame_files(path) if path.is_dir() else [path], tier=native.scene.tier or item.tier,
-            intrinsics=k, camera_to_world=native.camera_to_world, depth_m=native.depth_m,
-            instance_ids=native.instance_ids, categories=_categories(native.scene, scene_dir / SCENE_FILE),
+            content=frames or [path], tier=native.scene.tier or item.tier,
+            intrinsics=native.track.intrinsics, camera_to_world=native.camera_to_world, depth_m=native.depth_m,
+            instance_ids=native.instance_ids, frame_instance_ids=native.frame_instance_ids, categories=categories,
             up=np.asarray(native.scene.up, dtype=float),
             provenance={Modality.INTRINSICS: f"{where}/{CAMERAS_FILE}", Modality.POSES: f"{where}/{CAMERAS_FILE}",
                         Modality.DEPTH: f"{where}/{DEPTH_FILE}", Modality.INSTANCES: f"{where}/{MASKS_FILE}",
@@ -81,26 +88,25 @@ class AnnotatedSource(Source):
                         Modality.METRIC: f"{where}/{CAMERAS_FILE}"})
 
 
-def _categories(scene: SceneAnnotation, where: Path) -> dict[int, str]:
-    """Instance id → category; an id listed twice is refused (it would silently pick one)."""
-    categories: dict[int, str] = {}
-    for obj in scene.objects:
-        if obj.instance_id in categories:
-            raise AnnotationError(f"{where}: objects: instance_id {obj.instance_id} is listed twice")
-        categories[obj.instance_id] = obj.category
-    return categories
-
-
 def discover(root: Path) -> Iterator[VideoItem]:
-    """Every directory under `root` holding a scene.json is one annotated scene; its video is video.mp4, or the
-    frames/ folder when there is no video file."""
-    for scene_file in sorted(root.rglob(SCENE_FILE)):
-        scene_dir = scene_file.parent
+    """Every folder under `root` holding a scene.json is one annotated scene (a symlinked one too: `vetted` then
+    names it a repeat of its target, or its read refuses a target outside the data root); its video is video.mp4,
+    or the frames/ folder when there is no video file. Its scene id is its path under `root`, folders joined by
+    '__'."""
+    for path in walk(root):
+        if path.name == SCENE_FILE:
+            scene_dir = path.parent
+        elif path.is_dir() and (path / SCENE_FILE).is_file():
+            scene_dir = path
+        else:
+            continue
         video = scene_dir / VIDEO_FILE
         if not video.exists() and (scene_dir / FRAMES_DIR).is_dir():
             video = scene_dir / FRAMES_DIR
+        relative = scene_dir.relative_to(root).as_posix()
         yield VideoItem(uri=video.relative_to(root).as_posix(), path=video, source=SOURCE,
-                        scene_id=scene_dir.name, annotations_dir=scene_dir)
+                        scene_id=folder_scene_id(relative) if relative != "." else root.resolve().name,
+                        annotations_dir=scene_dir)
 
 
 def load_annotations(root: Path, scene_dir: Path, keyframes: list[int], n_video_frames: int) -> NativeAnnotations:
@@ -114,7 +120,9 @@ def load_annotations(root: Path, scene_dir: Path, keyframes: list[int], n_video_
     masks = _array(inside_root(root, scene_dir / MASKS_FILE), "masks", n_video_frames)
     if depth.shape != masks.shape:
         raise AnnotationError(f"{scene_dir}: depth {depth.shape} and masks {masks.shape} differ in shape")
-    size = (track.intrinsics.height, track.intrinsics.width)
+    k = track.intrinsics
+    checked_intrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height, f"{scene_dir / CAMERAS_FILE}: intrinsics")
+    size = (k.height, k.width)
     if depth.shape[1:] != size:
         raise AnnotationError(f"{scene_dir / DEPTH_FILE}: frames are {depth.shape[1:]}, intrinsics say {size}")
     poses = {f.index: np.asarray(f.camera_to_world, dtype=float) for f in track.frames}
@@ -122,7 +130,8 @@ def load_annotations(root: Path, scene_dir: Path, keyframes: list[int], n_video_
     return NativeAnnotations(
         scene=scene, track=track,
         depth_m=depth[keyframes].astype(np.float32) * DEPTH_UNIT_IN_M[track.depth_unit],
-        instance_ids=masks[keyframes].astype(np.uint16), camera_to_world=camera_to_world)
+        instance_ids=masks[keyframes].astype(np.uint16), frame_instance_ids=masks.astype(np.uint16, copy=False),
+        camera_to_world=camera_to_world)
 
 
 def frame_rate(root: Path, scene_dir: Path) -> float:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.config import validation_problems
-from schemas.paths import OutsideDataRootError, inside_root
+from schemas.paths import OutsideDataRootError, inside_root, printable
 from schemas.tiers import ScaleTier
 from sources import annotated, registry, video_folder
 from sources.discovery import VideoItem, tier_hint
@@ -66,7 +66,7 @@ class RejectedRow:
 
     @property
     def message(self) -> str:
-        return f"{self.manifest}: {self.position}: {self.reason}"
+        return printable(f"{self.manifest}: {self.position}: {self.reason}")
 
 
 class VideoManifest:
@@ -96,7 +96,8 @@ class VideoManifest:
                     raise ValueError(f"{item.uri} is listed more than once")
             except ValueError as err:
                 uri = record.get("uri") if isinstance(record, dict) else None
-                self.rejected.append(RejectedRow(self.path, position, uri if isinstance(uri, str) else None, str(err)))
+                self.rejected.append(RejectedRow(self.path, position, printable(uri) if isinstance(uri, str) else None,
+                                                 str(err)))
                 continue
             seen.add(item.uri)
             yield item

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 
 from sources.contract import _SOURCES, Source
@@ -17,6 +18,10 @@ videos (which claim only what no earlier source claimed)."""
 
 class UnknownSourceError(ValueError):
     """A source name that is not registered."""
+
+
+class NoItemsError(ValueError):
+    """A data root in which no source finds anything to curate."""
 
 
 def load_all_sources() -> dict[str, Source]:
@@ -36,7 +41,17 @@ def get_source(name: str) -> Source:
 
 def discover(root: Path, source: str | None = None) -> Iterator[VideoItem]:
     """The items under `root`: every item of the named source, or, auto-detected, the items of every source whose
-    layout is present, in detection order, skipping any item that lies inside a folder an earlier item claimed."""
+    layout is present, in detection order, skipping any item that lies inside a folder an earlier item claimed.
+    Read lazily; NoItemsError at once when there is none (an empty or mistyped data root is not a run)."""
+    items = _items(root, source)
+    first = next(items, None)
+    if first is None:
+        looked = f"source {source!r}" if source else f"any source ({', '.join(load_all_sources())})"
+        raise NoItemsError(f"data root {root}: nothing to curate: no video or scene found by {looked}")
+    return chain([first], items)
+
+
+def _items(root: Path, source: str | None) -> Iterator[VideoItem]:
     if source is not None:
         yield from get_source(source).discover(root)
         return

@@ -42,7 +42,7 @@ def probe_video(path: Path, fps: float | None = None) -> VideoProbe:
     """fps, frame count and resolution; a clear VideoDecodeError for empty, truncated or non-video files.
     A directory is a frame sequence, which carries no fps of its own: `fps` must be given for it."""
     if path.is_dir():
-        return _probe_frame_folder(path, fps)
+        return probe_frames(frame_files(path), fps, path)
     reader = _reader(path)
     n_frames, fps = len(reader), float(reader.get_avg_fps())
     if n_frames < 1 or not fps > 0:
@@ -62,7 +62,7 @@ def sample_keyframes(n_frames: int, stride: int, max_keyframes: int) -> list[int
 def decode_frames(path: Path, indices: list[int]) -> np.ndarray:
     """RGB uint8 frames [N, H, W, 3] at the given indices."""
     if path.is_dir():
-        return np.stack([_read_image(f) for f in (frame_files(path)[i] for i in indices)])
+        return decode_images(frame_files(path), indices)
     reader = _reader(path)
     try:
         return reader.get_batch(indices).asnumpy()
@@ -72,18 +72,32 @@ def decode_frames(path: Path, indices: list[int]) -> np.ndarray:
 
 
 def frame_files(folder: Path) -> list[Path]:
-    """The frame images of a sequence folder, in name order."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+    """The frame images of a sequence folder, in name order (hidden names, e.g. `._000001.png`, are not frames)."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith("."))
 
 
-def _probe_frame_folder(folder: Path, fps: float | None) -> VideoProbe:
-    files = frame_files(folder)
+def probe_frames(files: list[Path], fps: float | None, folder: Path) -> VideoProbe:
+    """A frame sequence's probe: its frame count, the first image's size and `fps` from the source's metadata."""
     if not files:
         raise VideoDecodeError(f"{folder}: no frame images ({', '.join(FRAME_SUFFIXES)})")
     if not fps or fps <= 0:
         raise VideoDecodeError(f"{folder}: a frame folder needs its fps from the source's metadata")
     height, width = _read_image(files[0]).shape[:2]
     return VideoProbe(fps=float(fps), n_frames=len(files), width=int(width), height=int(height))
+
+
+def decode_images(files: list[Path], indices: list[int]) -> np.ndarray:
+    """RGB uint8 frames [N, H, W, 3] of a frame sequence at the given indices; VideoDecodeError naming the file
+    whose size differs from the first one read."""
+    images = []
+    for i in indices:
+        image = _read_image(files[i])
+        if images and image.shape != images[0].shape:
+            raise VideoDecodeError(f"{files[i]}: frame {i} is {image.shape[1]}×{image.shape[0]}, frame {indices[0]} "
+                                   f"({files[indices[0]].name}) is {images[0].shape[1]}×{images[0].shape[0]}; "
+                                   f"a sequence's frames must share one size")
+        images.append(image)
+    return np.stack(images)
 
 
 def _read_image(path: Path) -> np.ndarray:

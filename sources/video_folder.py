@@ -13,7 +13,7 @@ from pathlib import Path
 from schemas.annotations import SCENE_FILE
 from schemas.paths import inside_root
 from sources.contract import KeyframePolicy, SceneInputs, Source, register_source
-from sources.discovery import VideoItem, tier_hint
+from sources.discovery import VideoItem, folder_scene_id, tier_hint, walk
 from sources.video_decode import decode_frames, probe_video
 
 SOURCE = "video_folder"
@@ -44,9 +44,10 @@ class VideoFolderSource(Source):
 
 
 def discover(root: Path) -> Iterator[VideoItem]:
-    """Video files under `root` that are not part of an annotated scene directory."""
-    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES):
-        if (path.parent / SCENE_FILE).exists():
+    """Video files under `root` that are not part of an annotated scene directory (symlinked folders are not
+    followed; a symlinked video is read where it points, inside the data root)."""
+    for path in walk(root):
+        if path.suffix.lower() not in VIDEO_SUFFIXES or path.is_dir() or (path.parent / SCENE_FILE).exists():
             continue
         uri = path.relative_to(root).as_posix()
         yield VideoItem(uri=uri, path=path, source=SOURCE, scene_id=scene_id_for(uri), tier=tier_hint(uri))
@@ -54,4 +55,4 @@ def discover(root: Path) -> Iterator[VideoItem]:
 
 def scene_id_for(uri: str) -> str:
     """A plain video's scene id: its path under the data root without the suffix, folders joined by '__'."""
-    return uri.rsplit(".", 1)[0].replace("/", "__")
+    return folder_scene_id(uri.rsplit(".", 1)[0])

@@ -65,3 +65,6 @@ def tiny_depth_anything(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("depth-anything")
     return {kind: build_depth_anything(root / kind, kind=kind, seed=seed)
             for seed, kind in enumerate(("metric", "relative"))}
+
+
+from tests.prefect_server import prefect_server  # noqa: E402,F401 (one loopback Prefect server for the session)

@@ -6,24 +6,25 @@ from __future__ import annotations
 import json
 import shutil
 
-import duckdb
 import numpy as np
 import pytest
 
 from flows.cli import EXIT_PARTIAL
+from storage.catalog import open_catalog
+from storage.layout import OutputLayout
 from tests.conftest import run_curate
 
 
-def _copy_scene(default_data, name: str, root, tier: str = "tabletop"):
-    source = next(p for p in sorted(default_data.iterdir()) if p.name.startswith(tier))
-    return shutil.copytree(source, root / name)
+def _copy_scene(default_data, name: str, root, source: str):
+    """A copy of one default scene; each bad scene copies another one (a copied video is refused as a repeat)."""
+    return shutil.copytree(default_data / source, root / name)
 
 
 @pytest.fixture(scope="module")
 def bad_run(default_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("bad-data")
     outside = tmp_path_factory.mktemp("outside")
-    _copy_scene(default_data, "good_scene", root)
+    _copy_scene(default_data, "good_scene", root, "tabletop_000")
     good_video = (root / "good_scene" / "video.mp4").read_bytes()
 
     (root / "plain").mkdir()
@@ -33,27 +34,27 @@ def bad_run(default_data, tmp_path_factory):
     (outside / "elsewhere.mp4").write_bytes(good_video)
     (root / "plain" / "escape.mp4").symlink_to(outside / "elsewhere.mp4")
 
-    nan_scene = _copy_scene(default_data, "nan_depth", root)
+    nan_scene = _copy_scene(default_data, "nan_depth", root, "indoor_000")
     with np.load(nan_scene / "depth.npz") as archive:
         depth = np.full_like(archive["depth"], np.nan)
     np.savez_compressed(nan_scene / "depth.npz", depth=depth)
 
-    pose_scene = _copy_scene(default_data, "bad_pose", root)
+    pose_scene = _copy_scene(default_data, "bad_pose", root, "indoor_001")
     cameras = json.loads((pose_scene / "cameras.json").read_text())
     for frame in cameras["frames"]:
         frame["camera_to_world"][0][0] *= 3.0  # a scaled axis: not a rotation
     (pose_scene / "cameras.json").write_text(json.dumps(cameras))
 
-    units_scene = _copy_scene(default_data, "wrong_units", root)
+    units_scene = _copy_scene(default_data, "wrong_units", root, "tabletop_001")
     cameras = json.loads((units_scene / "cameras.json").read_text())
     cameras["depth_unit"] = "mm"  # depth is in metres: read as mm the tabletop shrinks 1000×
     (units_scene / "cameras.json").write_text(json.dumps(cameras))
 
-    missing = _copy_scene(default_data, "missing_cameras", root)
+    missing = _copy_scene(default_data, "missing_cameras", root, "outdoor_000")
     (missing / "cameras.json").unlink()
 
     run = run_curate(root, tmp_path_factory.mktemp("bad-output"), "--no-default-data", "--shard-size", "3")
-    with duckdb.connect(str(run.output / "catalog.duckdb"), read_only=True) as con:
+    with open_catalog(OutputLayout(run.output)) as con:
         failures = {row[0]: row[1:] for row in con.sql(
             "SELECT uri, stage, error_type, message FROM failures").fetchall()}
         qa_by_scene = dict(con.sql("SELECT scene_id, count(*) FROM qa GROUP BY 1").fetchall())

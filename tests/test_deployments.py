@@ -6,33 +6,22 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import get_type_hints
 
-import httpx
 import pytest
-import yaml
 from prefect import Flow
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import StateType
 from pydantic import TypeAdapter
 
+from flows.curate import resolved
+from pipeline.shard import Shard, shard_fingerprint
+from schemas.config import CurateConfig
 from schemas.export import ExportConfig, TierBalance
-from tests.conftest import REPO, free_port
+from tests.prefect_server import DEPLOYMENTS, POOL
 from tests.test_no_network import _is_loopback
-
-PREFECT = Path(sys.executable).with_name("prefect")
-PROJECT = yaml.safe_load((REPO / "prefect.yaml").read_text())
-DEPLOYMENTS = {d["name"]: d for d in PROJECT["deployments"]}
-POOL = PROJECT["definitions"]["work_pools"]["process"]["name"]
-SERVER_START_S = 120
 
 
 def _flow(entrypoint: str) -> Flow:
@@ -62,80 +51,23 @@ def test_deployment_parameters_validate_against_its_flow(name):
         TypeAdapter(hints[argument]).validate_python(value)
 
 
-@dataclass(frozen=True)
-class PrefectServer:
-    api_url: str
-    env: dict[str, str]
-    netlog: Path
-
-    def run(self, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-        """A `prefect` command against this server."""
-        return subprocess.run([str(PREFECT), "--no-prompt", *args], cwd=cwd, env=self.env, capture_output=True,
-                              text=True, timeout=180)
-
-    def cli(self, *args: str, cwd: Path = REPO) -> str:
-        """A `prefect` command that must succeed; its output."""
-        proc = self.run(*args, cwd=cwd)
-        assert proc.returncode == 0, f"prefect {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        return proc.stdout
-
-
-def _wait_healthy(api_url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"prefect server exited ({server.returncode}):\n{log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"prefect server not healthy after {SERVER_START_S} s:\n{log.read_text()[-3000:]}")
-
-
-@pytest.fixture
-def prefect_server(tmp_path) -> Iterator[PrefectServer]:
-    """`prefect server start` on 127.0.0.1 with its own home and SQLite database; every Python process it and the
-    CLI, worker and flow run start is audited by tests/netguard into `netlog`."""
-    port = free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    netlog = tmp_path / "net.jsonl"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_API_URL": api_url,
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_UI_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        # The server looks work-pool types up on GitHub; a closed loopback proxy makes it use the copy Prefect ships.
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "SPACEVISTA_HOME": str(REPO),
-        "SPACEVISTA_NETLOG": str(netlog),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "tests" / "netguard"), os.environ.get("PYTHONPATH")])),
-    }
-    log = tmp_path / "server.log"
-    with log.open("w") as out:
-        server = subprocess.Popen([str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                  cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_healthy(api_url, server, log)
-        yield PrefectServer(api_url, env, netlog)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+def test_a_deployment_run_and_the_cli_reuse_each_others_shards(tmp_path, monkeypatch):
+    """The deployment names its data root relative to the checkout, the CLI absolute (here through a symlink):
+    the flow resolves both to the same path, so a shard's fingerprint, and its reuse, is the same either way."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "via-link").symlink_to(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    deployed = CurateConfig(data_root=Path("data"), output_root=Path("output"))
+    from_cli = CurateConfig(data_root=tmp_path / "via-link", output_root=tmp_path / "output")
+    shard = Shard(shard_id="s", items=())
+    assert shard_fingerprint(shard, deployed) != shard_fingerprint(shard, from_cli)  # as each was given
+    assert resolved(deployed) == resolved(from_cli)
+    assert shard_fingerprint(shard, resolved(deployed)) == shard_fingerprint(shard, resolved(from_cli))
 
 
 @pytest.mark.e2e
 def test_export_deployment_runs_through_a_prefect_server(prefect_server, default_run, tmp_path):
     server = prefect_server
-    server.cli("work-pool", "create", POOL, "--type", "process")
-    server.cli("deploy", "--all")
     with SyncPrefectClient(server.api_url) as client:
         assert {d.name for d in client.read_deployments()} == DEPLOYMENTS.keys()
         nightly = client.read_deployment_by_name("curate/curate-nightly")

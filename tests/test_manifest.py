@@ -9,7 +9,6 @@ import shutil
 from itertools import islice
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -19,6 +18,8 @@ from pipeline.shard import plan_shards
 from schemas.paths import OutsideDataRootError
 from schemas.tiers import ScaleTier
 from sources.manifest import ManifestError, VideoManifest
+from storage.catalog import open_catalog
+from storage.layout import OutputLayout
 from tests.conftest import run_curate
 
 ROWS = [{"uri": "plain/a.mp4", "tier": "indoor"},
@@ -118,15 +119,15 @@ def test_shards_are_planned_from_the_stream_with_stable_ids(root):
             pulled.append(item.uri)
             yield item
 
-    shards = plan_shards(stream(), 3)
+    shards = plan_shards(stream(), 3, root)
     first = next(shards)
     assert len(pulled) == 3 and [i.uri for i in first.items] == pulled
     rest = list(shards)
     assert [len(s.items) for s in rest] == [3, 3, 1]
-    again = list(plan_shards(VideoManifest(root / "v.jsonl", root), 3))
+    again = list(plan_shards(VideoManifest(root / "v.jsonl", root), 3, root))
     assert [s.shard_id for s in again] == [first.shard_id] + [s.shard_id for s in rest]
     assert len({s.shard_id for s in again}) == 4
-    assert next(islice(plan_shards(iter([]), 3), 1), None) is None
+    assert next(islice(plan_shards(iter([]), 3, root), 1), None) is None
 
 
 def test_curate_refuses_an_unusable_manifest_as_a_usage_error(tmp_path):
@@ -139,10 +140,10 @@ def test_curate_refuses_an_unusable_manifest_as_a_usage_error(tmp_path):
 @pytest.mark.e2e
 def test_curate_from_a_manifest_named_in_a_config_file(default_data, tmp_path):
     root = tmp_path / "data"
-    scene = next(p for p in sorted(default_data.iterdir()) if p.name.startswith("tabletop"))
+    scene, other = (p for p in sorted(default_data.iterdir()) if p.name.startswith("tabletop"))
     shutil.copytree(scene, root / "scenes" / "desk")
     (root / "plain").mkdir()
-    shutil.copy(scene / "video.mp4", root / "plain" / "clip.mp4")
+    shutil.copy(other / "video.mp4", root / "plain" / "clip.mp4")  # the same bytes twice would be curated once
     (root / "lists").mkdir()
     (root / "lists" / "videos.jsonl").write_text("\n".join([
         json.dumps({"uri": "scenes/desk/video.mp4", "annotations_dir": "scenes/desk", "tier": "tabletop"}),
@@ -155,7 +156,7 @@ def test_curate_from_a_manifest_named_in_a_config_file(default_data, tmp_path):
     run = run_curate(root, tmp_path / "out", "--config", str(config))
     assert run.returncode == EXIT_PARTIAL, run.stderr[-3000:]
     assert "[manifest]" in run.stdout and "line 3: tier: Input should be" in run.stdout
-    with duckdb.connect(str(run.output / "catalog.duckdb"), read_only=True) as con:
+    with open_catalog(OutputLayout(run.output)) as con:
         videos = sorted(con.sql("SELECT uri, source, scene_id FROM videos").fetchall())
         failures = con.sql("SELECT uri, stage, message FROM failures WHERE stage = 'manifest'").fetchall()
     assert videos == [("plain/clip.mp4", "video_folder", "clip"), ("scenes/desk/video.mp4", "annotated", "desk")]

@@ -1,5 +1,6 @@
 """The same curate code runs on an existing Ray cluster by address: a head started with `ray start` on loopback
-(quietly, as ENVIRONMENT.md says), joined with `--ray-address`, and left running when the run ends."""
+(quietly, as ENVIRONMENT.md says), joined with `--ray-address`, and left running when the run ends; the preflight
+counts that cluster's GPUs."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ def ray_head(tmp_path):
     env = {**os.environ, **QUIET_ENVIRONMENT, "HOME": str(home)}
     address = f"127.0.0.1:{free_port()}"
     head = subprocess.Popen([str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-                             f"--port={address.split(':')[1]}", "--num-cpus=2", "--include-dashboard=false",
-                             "--disable-usage-stats", f"--object-store-memory={OBJECT_STORE_BYTES}"],
+                             f"--port={address.split(':')[1]}", "--num-cpus=2", "--num-gpus=0",
+                             "--include-dashboard=false", "--disable-usage-stats",
+                             f"--object-store-memory={OBJECT_STORE_BYTES}"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -67,3 +69,11 @@ def test_curate_joins_an_existing_cluster_and_leaves_it_running(ray_head, tmp_pa
     assert scales == ["drone", "tabletop"]
     status = _status(address, env)
     assert status.returncode == 0 and "CPU" in status.stdout, status.stdout + status.stderr
+
+    # a profile asking for a GPU the cluster lacks is refused before anything runs, naming the cluster
+    (tmp_path / "yolo.pt").write_bytes(b"\0" * 64)
+    (tmp_path / "gpu.yaml").write_text("default:\n  detector: {weights: yolo.pt, num_gpus: 0.5}\n")
+    refused = run_curate(data_root, tmp_path / "out", "--no-default-data", "--ray-address", address,
+                         "--specialists", str(tmp_path / "gpu.yaml"))
+    assert refused.returncode == 2, refused.stdout[-3000:] + refused.stderr[-3000:]
+    assert f"asks Ray for 0.5 GPU (detection yolo.pt 0.5) but the Ray cluster at {address} has 0" in refused.stderr

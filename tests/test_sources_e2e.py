@@ -3,11 +3,12 @@ auto-detected, curated by its own source, and recorded with it in `videos` and `
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 
 from schemas.tiers import ScaleTier
 from sources.synthetic import RenderSettings, generate_scene
+from storage.catalog import open_catalog
+from storage.layout import OutputLayout
 from tests.conftest import run_curate
 from tests.datasets.arkitscenes_writer import write_arkitscenes
 from tests.datasets.dl3dv_writer import write_dl3dv
@@ -24,10 +25,10 @@ def test_a_mixed_data_root_is_curated_source_by_source(tmp_path):
                 write_nuscenes(root, seed=8).scene_id: "nuscenes"}
     generate_scene(ScaleTier.TABLETOP, 1, root / "annotated" / "tabletop_001",
                    settings=RenderSettings(width=256, height=192, num_frames=12))
-    expected["tabletop_001"] = "annotated"
+    expected["annotated__tabletop_001"] = "annotated"  # a nested scene folder: its path is its id
     run = run_curate(root, tmp_path / "out", "--no-default-data")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    with duckdb.connect(str(run.output / "catalog.duckdb"), read_only=True) as con:
+    with open_catalog(OutputLayout(run.output)) as con:
         videos = dict(con.sql("SELECT scene_id, source FROM videos").fetchall())
         qa = dict(con.sql("SELECT v.source, count(*) FROM qa JOIN videos v USING (video_id) GROUP BY 1").fetchall())
         failures = con.execute("SELECT count(*) FROM failures").fetchone()[0]

@@ -69,7 +69,7 @@ def test_reference_scale_and_semantics():
     assert tr.semantic_reference(ScaleTier.DRONE, [], {}) == "an aerial drone-view scene"
 
 
-def test_train_deployment_runs_when_a_curate_flow_run_completes():
+def test_train_deployment_runs_on_fresh_qa_only_with_a_base_model_named():
     import yaml
     from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
     from pydantic import TypeAdapter
@@ -81,8 +81,9 @@ def test_train_deployment_runs_when_a_curate_flow_run_completes():
     assert train["entrypoint"] == "flows/train.py:train"
     TrainConfig.model_validate(train["parameters"]["config"])
     (trigger,) = TypeAdapter(list[DeploymentTriggerTypes]).validate_python(train["triggers"])
-    assert trigger.expect == {"prefect.flow-run.Completed"}
-    assert trigger.match_related.root == {"prefect.resource.role": "flow", "prefect.resource.name": "curate"}
+    assert trigger.expect == {"spacevista.qa.curated"}  # emitted by curate's announce_qa after a run with QA
+    assert trigger.match.root == {"spacevista.base-model": "*"}  # a label present only while a base model is set
+    assert trigger.parameters["config"]["base_model"] == "{{ event.payload.base_model }}"
 
 
 # --- end to end on real curated data --------------------------------------------------------------------------------

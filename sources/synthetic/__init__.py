@@ -13,14 +13,3 @@ from sources.synthetic.writer import is_complete_scene
 
 __all__ = ["RenderSettings", "RenderedFrame", "SceneRenderer", "SyntheticScene", "build_scene",
            "generate_default_dataset", "generate_scene", "is_complete_scene", "scene_id_for"]
-
-__all__ = [
-    "RenderSettings",
-    "RenderedFrame",
-    "SceneRenderer",
-    "SyntheticScene",
-    "build_scene",
-    "generate_default_dataset",
-    "generate_scene",
-    "is_complete_scene",
-]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import zipfile
 from collections.abc import Iterator
@@ -45,6 +46,32 @@ def save_npz(path: Path, key: str, array: np.ndarray) -> None:
 
 def save_model(path: Path, model: BaseModel) -> None:
     path.write_text(model.model_dump_json(indent=1))
+
+
+_STAGING = re.compile(r"^\..+\.(?:partial|retired)-(\d+)$")
+"""A scene folder being written (or being replaced) by the process whose pid it names."""
+
+
+def remove_stale_renders(root: Path) -> list[Path]:
+    """Delete the staging folders under `root` left by renders whose process is gone (killed mid-render); those of
+    a live process are kept. Discovery never reads them (hidden names); this reclaims their space."""
+    removed = []
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        match = _STAGING.match(path.name)
+        if match and path.is_dir() and not path.is_symlink() and not _alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 @contextmanager
