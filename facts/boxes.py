@@ -1,9 +1,10 @@
 """Facts from a dataset's own 3D boxes (ARKitScenes, nuScenes): sizes and centres are the boxes', exactly.
 
 What a keyframe shows of a box is decided per pixel, never by the frustum alone: each pixel's ray is cast against
-every box (the nearest box wins), and a pixel where the sensor's depth lies clearly in front of the box surface
-is hidden by something unannotated (a wall, a person). With sparse depth (LiDAR), the neighbourhood of each such
-hidden sample is hidden too. A visual prompt or a mask is therefore drawn only where the object is seen.
+every box (the nearest box wins, except that a box does not hide what lies inside it: an open shelf's books), and a
+pixel where the sensor's depth lies clearly in front of the box surface is hidden by something unannotated (a wall,
+a person). With sparse depth (LiDAR), the neighbourhood of each such hidden sample is hidden too. A visual prompt or
+a mask is therefore drawn only where the object is seen.
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ import cv2
 import numpy as np
 
 from facts.canonical import canonical_from_world
+from facts.visibility import clearly_seen, sightings_from_masks
 from schemas.annotations import Intrinsics
-from schemas.facts import ObjectFact, ObjectObservation, Provenance
+from schemas.facts import ObjectFact, ObjectObservation, Provenance, Sighting
 from schemas.tiers import ScaleTier, tier_from_extent
-
-MIN_BOX_SIDE_PX = 20
-"""A box seen under 20×20 px in a keyframe is not observed there (SPEC.md)."""
 OCCLUSION_MARGIN = 0.05
 """Sensor depth this much (relatively) nearer than the box surface means the box is hidden at that pixel."""
 MAX_GRID_WIDTH = 480
@@ -58,6 +57,8 @@ class BoxFacts:
     canonical_from_world: np.ndarray
     extent_m: float
     tier: ScaleTier
+    sightings: list[Sighting]
+    """every box that shows at pixel level in a keyframe, those seen under 20×20 px too"""
 
 
 def box_scene_facts(scene_id: str, tier: ScaleTier | None, boxes: Sequence[Box], views: list[BoxView], k: Intrinsics,
@@ -67,8 +68,11 @@ def box_scene_facts(scene_id: str, tier: ScaleTier | None, boxes: Sequence[Box],
     is the source's, else that of the extent of the seen boxes and the cameras."""
     canonical = canonical_from_world(views[0].camera_to_world, up_world)
     observations: dict[int, list[ObjectObservation]] = {box.instance_id: [] for box in boxes}
+    visible: list[tuple[int, np.ndarray]] = []
     for view in views:
-        for instance, observation in _observe_view(boxes, view, k, depth_dense, store_mask).items():
+        seen, ids = _observe_view(boxes, view, k, depth_dense, store_mask)
+        visible.append((view.frame_index, ids))
+        for instance, observation in seen.items():
             observations[instance].append(observation)
     seen = [box for box in boxes if observations[box.instance_id]]
     points = [c for box in seen for c in box.corners()] + [v.camera_to_world[:3, 3] for v in views]
@@ -77,11 +81,14 @@ def box_scene_facts(scene_id: str, tier: ScaleTier | None, boxes: Sequence[Box],
     tier = tier or tier_from_extent(extent)
     objects = [_object_fact(scene_id, tier, box, observations[box.instance_id], canonical, k.fy, provenance)
                for box in seen]
-    return BoxFacts(objects=objects, canonical_from_world=canonical, extent_m=extent, tier=tier)
+    sightings = sightings_from_masks(visible, {box.instance_id: box.category for box in boxes})
+    return BoxFacts(objects=objects, canonical_from_world=canonical, extent_m=extent, tier=tier, sightings=sightings)
 
 
 def _observe_view(boxes: Sequence[Box], view: BoxView, k: Intrinsics, depth_dense: bool,
-                  store_mask: Callable[[np.ndarray], str | None]) -> dict[int, ObjectObservation]:
+                  store_mask: Callable[[np.ndarray], str | None]
+                  ) -> tuple[dict[int, ObjectObservation], np.ndarray]:
+    """The boxes observed in one view (seen ≥ 20×20 px), and the instance id seen at each pixel (0: none)."""
     step = max(1, math.ceil(k.width / MAX_GRID_WIDTH))
     us = np.arange(0, k.width, step) + step / 2.0
     vs = np.arange(0, k.height, step) + step / 2.0
@@ -89,34 +96,47 @@ def _observe_view(boxes: Sequence[Box], view: BoxView, k: Intrinsics, depth_dens
     rays_cam = np.stack([(u - k.cx) / k.fx, (v - k.cy) / k.fy, np.ones_like(u)], axis=-1)  # z = 1: t is depth
     rotation, origin = view.camera_to_world[:3, :3], view.camera_to_world[:3, 3]
     rays = rays_cam @ rotation.T
-    nearest = np.full(u.shape, np.inf)
-    owner = np.full(u.shape, -1)
-    own_hits = []
-    for index, box in enumerate(boxes):
-        t = _ray_box(origin, rays, box)
-        own_hits.append(np.isfinite(t))
-        closer = t < nearest
-        nearest[closer], owner[closer] = t[closer], index
+    hits = [_ray_box(origin, rays, box) for box in boxes]
+    nearest = np.min(hits, axis=0) if hits else np.full(u.shape, np.inf)
     hidden = _hidden_by_sensor(view.depth_m, nearest, step, k, depth_dense)
+    grid_ids = np.zeros(u.shape, np.int64)
+    seen_by_box = []
+    for index, box in enumerate(boxes):  # what a box holds (an open shelf's books, a bowl's fruit) shows through it
+        containers = [i for i, outer in enumerate(boxes) if i != index and _contains(outer, box)]
+        if containers:
+            blocking = np.min([t for i, t in enumerate(hits) if i not in containers], axis=0)
+            hidden_here = _hidden_by_sensor(view.depth_m, hits[index], step, k, depth_dense)
+        else:
+            blocking, hidden_here = nearest, hidden
+        seen_by_box.append(np.isfinite(hits[index]) & (hits[index] <= blocking) & ~hidden_here)
+    for index in sorted(range(len(boxes)), key=lambda i: -float(np.prod(boxes[i].size))):  # inner boxes last
+        grid_ids[seen_by_box[index]] = boxes[index].instance_id
+    visible = _full_resolution(grid_ids, step, k)
     out = {}
     for index, box in enumerate(boxes):
-        seen = (owner == index) & ~hidden
+        seen = grid_ids == box.instance_id
         if not seen.any():
             continue
         mask = _full_resolution(seen, step, k)
         ys, xs = np.nonzero(mask)
         x1, x2, y1, y2 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
-        if x2 - x1 < MIN_BOX_SIDE_PX or y2 - y1 < MIN_BOX_SIDE_PX:
+        if not clearly_seen(y2 - y1, x2 - x1):
             continue
         inner = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
         py, px = np.unravel_index(int(np.argmax(inner)), inner.shape)
         in_frame = _inside_frame(box.corners(), view.camera_to_world, k)
-        complete = in_frame and seen.sum() >= COMPLETE_SHARE * own_hits[index].sum()
+        complete = in_frame and seen.sum() >= COMPLETE_SHARE * np.isfinite(hits[index]).sum()
         out[box.instance_id] = ObjectObservation(
             frame_index=view.frame_index, bbox_xyxy=(float(x1), float(y1), float(x2), float(y2)),
             point_xy=(float(px) + 0.5, float(py) + 0.5), pixel_count=int(mask.sum()),
-            median_depth_m=float(np.median(nearest[seen])), complete=bool(complete), mask_path=store_mask(mask))
-    return out
+            median_depth_m=float(np.median(hits[index][seen])), complete=bool(complete), mask_path=store_mask(mask))
+    return out, visible
+
+
+def _contains(outer: Box, inner: Box) -> bool:
+    """True when every corner of `inner` lies inside `outer` (1 mm of slack)."""
+    local = (inner.corners() - outer.center) @ outer.rotation
+    return bool((np.abs(local) <= outer.size / 2.0 + 1e-3).all())
 
 
 def _ray_box(origin: np.ndarray, rays: np.ndarray, box: Box) -> np.ndarray:

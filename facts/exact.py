@@ -1,21 +1,45 @@
 """Facts straight from exact annotations (3D boxes + cameras), without depth: for benchmark-grade scenes and
-for exercising QA generation at scale. Visibility is the box's projection (no occlusion reasoning)."""
+for exercising QA generation at scale. What a keyframe shows of each box is decided per pixel by casting every
+box (facts/boxes.py: the nearest box hides the ones behind it), so a prompt never lands on another object."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from facts.boxes import BoxView, box_scene_facts
 from facts.canonical import canonical_from_world, yaw_in_canonical
-from schemas.annotations import CameraTrack, SceneAnnotation
-from schemas.facts import CameraFact, ObjectFact, ObjectObservation, Provenance, RoomFact, SceneFact, SceneFacts
+from schemas.annotations import CameraTrack, OrientedBox, SceneAnnotation
+from schemas.facts import CameraFact, Provenance, RoomFact, SceneFact, SceneFacts
 from schemas.tiers import tier_from_extent
 
-MIN_BOX_SIDE_PX = 20
+
+@dataclass(frozen=True)
+class _AnnotatedBox:
+    """An annotated gravity-aligned box in the shape facts/boxes.py casts (centre, full size, box-to-world)."""
+
+    instance_id: int
+    category: str
+    center: np.ndarray
+    size: np.ndarray
+    rotation: np.ndarray
+
+    @classmethod
+    def of(cls, instance_id: int, category: str, box: OrientedBox) -> _AnnotatedBox:
+        c, s = np.cos(np.radians(box.yaw_deg)), np.sin(np.radians(box.yaw_deg))
+        return cls(instance_id, category, np.asarray(box.center, float), np.asarray(box.size, float),
+                   np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]))
+
+    def corners(self) -> np.ndarray:
+        signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=float)
+        return self.center + (signs * self.size / 2.0) @ self.rotation.T
 
 
 def exact_scene_facts(scene: SceneAnnotation, track: CameraTrack, keyframes: list[int], video_id: str,
                       frame_paths: dict[int, str] | None = None) -> SceneFacts:
-    """SceneFacts from annotated boxes; objects whose projection is never ≥ 20×20 px are left out."""
+    """SceneFacts from annotated boxes; objects never seen (occlusion included) at ≥ 20×20 px are left out, and
+    the sightings list every box that shows at all in a keyframe."""
     poses = {f.index: np.asarray(f.camera_to_world, dtype=float) for f in track.frames}
     canonical = canonical_from_world(poses[keyframes[0]], np.asarray(scene.up))
     k = track.intrinsics
@@ -28,30 +52,13 @@ def exact_scene_facts(scene: SceneAnnotation, track: CameraTrack, keyframes: lis
                    frame_path=(frame_paths or {}).get(i, f"frames/{scene.scene_id}/{i:06d}.jpg"))
         for rank, i in enumerate(keyframes)
     ]
-    objects = []
-    for ann in scene.objects:
-        centre_world = np.asarray(ann.box.center, dtype=float)
-        corners_world = _corners(centre_world, np.asarray(ann.box.size), ann.box.yaw_deg)
-        observations = [obs for cam in cameras
-                        if (obs := _observe(cam, (canonical[:3, :3] @ corners_world.T).T + canonical[:3, 3],
-                                            canonical[:3, :3] @ centre_world + canonical[:3, 3])) is not None]
-        if not observations:
-            continue
-        centre = canonical[:3, :3] @ centre_world + canonical[:3, 3]
-        length, width, height = ann.box.size
-        yaw = ann.box.yaw_deg if length >= width else ann.box.yaw_deg + 90.0
-        objects.append(ObjectFact(
-            scene_id=scene.scene_id, object_id=f"{scene.scene_id}/{ann.instance_id}", instance_id=ann.instance_id,
-            category=ann.category, scale=scene.tier or tier_from_extent(_extent(scene)),
-            center=tuple(centre.tolist()), size_lwh=(max(length, width), min(length, width), height),
-            yaw_deg=yaw_in_canonical(canonical, yaw), bottom_z=float(centre[2] - height / 2),
-            top_z=float(centre[2] + height / 2),
-            height_px=height * track.intrinsics.fy / min(o.median_depth_m for o in observations), n_points=1,
-            n_keyframes_seen=len(observations),
-            n_complete_views=len(observations),
-            first_seen_frame=observations[0].frame_index, footprint_coverage=1.0, observations=observations,
-            provenance=provenance, from_box=True))
+    boxes = [_AnnotatedBox.of(o.instance_id, o.category, o.box) for o in scene.objects]
     extent = _extent(scene)
+    tier = scene.tier or tier_from_extent(extent)
+    cast = box_scene_facts(scene.scene_id, tier, boxes,
+                           [BoxView(i, poses[i], None) for i in keyframes], k, np.asarray(scene.up), True,
+                           provenance, lambda mask: None)
+    objects = cast.objects
     room = next((r for r in scene.regions if r.kind == "room"), None)
     room_fact = None
     if room is not None:
@@ -62,39 +69,15 @@ def exact_scene_facts(scene: SceneAnnotation, track: CameraTrack, keyframes: lis
                              center=(float(room_centre[0]), float(room_centre[1])),
                              yaw_deg=yaw_in_canonical(canonical, room.box.yaw_deg))
     fact = SceneFact(scene_id=scene.scene_id, video_id=video_id, source=scene.source,
-                     scale=scene.tier or tier_from_extent(extent), tier_from="metadata" if scene.tier else "extent",
+                     scale=tier, tier_from="metadata" if scene.tier else "extent",
                      extent_m=extent, n_keyframes=len(cameras), n_objects=len(objects), fps=fps, room=room_fact,
-                     provenance=provenance)
+                     provenance=provenance, sightings=cast.sightings, sightings_from="keyframes")
     return SceneFacts(scene=fact, objects=objects, cameras=cameras)
-
-
-def _corners(centre: np.ndarray, size: np.ndarray, yaw_deg: float) -> np.ndarray:
-    yaw = np.radians(yaw_deg)
-    axes = np.array([[np.cos(yaw), np.sin(yaw), 0.0], [-np.sin(yaw), np.cos(yaw), 0.0], [0.0, 0.0, 1.0]])
-    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=float)
-    return centre + (signs * size / 2.0) @ axes
-
-
-def _observe(cam: CameraFact, corners: np.ndarray, centre: np.ndarray) -> ObjectObservation | None:
-    pose = np.asarray(cam.camera_to_canonical).reshape(4, 4)
-    local = (corners - pose[:3, 3]) @ pose[:3, :3]
-    if (local[:, 2] <= 0).any():
-        return None
-    uv = np.stack([cam.fx * local[:, 0] / local[:, 2] + cam.cx, cam.fy * local[:, 1] / local[:, 2] + cam.cy], 1)
-    x1, y1 = np.clip(uv.min(0), 0, [cam.width, cam.height])
-    x2, y2 = np.clip(uv.max(0), 0, [cam.width, cam.height])
-    if x2 - x1 < MIN_BOX_SIDE_PX or y2 - y1 < MIN_BOX_SIDE_PX:
-        return None
-    depth = float(((centre - pose[:3, 3]) @ pose[:3, :3])[2])
-    return ObjectObservation(frame_index=cam.frame_index, bbox_xyxy=(float(x1), float(y1), float(x2), float(y2)),
-                             point_xy=(float((x1 + x2) / 2), float((y1 + y2) / 2)),
-                             pixel_count=int((x2 - x1) * (y2 - y1)), median_depth_m=max(depth, 1e-6), complete=True,
-                             mask_path=None)
 
 
 def _extent(scene: SceneAnnotation) -> float:
     """Horizontal diagonal over all object and region boxes."""
-    corners = np.concatenate([_corners(np.asarray(b.center), np.asarray(b.size), b.yaw_deg)
-                              for b in [o.box for o in scene.objects] + [r.box for r in scene.regions]])
+    boxes = [o.box for o in scene.objects] + [r.box for r in scene.regions]
+    corners = np.concatenate([_AnnotatedBox.of(1, "", b).corners() for b in boxes])
     span = corners[:, :2].max(0) - corners[:, :2].min(0)
     return float(np.hypot(*span))

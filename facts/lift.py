@@ -1,9 +1,9 @@
 """Lift metric depth + instance masks + camera poses into 3D object and room facts.
 
 Per keyframe, masked depth is back-projected into the canonical frame; each object's points are fused over
-keyframes, trimmed of outliers, and boxed: height along gravity, footprint as the minimum-area rectangle of the
-points' floor projection. (A minimum-area rectangle, not PCA axes: the visible part of a box is often an L of two
-faces, whose PCA axes lie diagonally and would inflate the footprint.)
+keyframes, trimmed of outliers, and boxed: height along gravity, footprint oriented by the visible faces
+(facts/footprint.py: the L of two faces a box often shows has a right-triangle outline, which a minimum-area
+rectangle or PCA axes would lay along its hypotenuse).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import cv2
 import numpy as np
 
 from facts.canonical import canonical_from_world
+from facts.footprint import MAX_VERTICAL_NZ, fit_footprint
+from facts.visibility import clearly_seen
 from schemas.annotations import Intrinsics
 from schemas.facts import CameraFact, ObjectFact, ObjectObservation, Provenance, RoomFact
 from schemas.ingest import FrameRow
 from schemas.tiers import TIER_SPECS, ScaleTier, depth_contradicts_tier, tier_from_extent
 
-MIN_BOX_SIDE_PX = 20
-"""Objects whose mask box is under 20×20 px in a keyframe are skipped there (SPEC.md)."""
 MAX_POINTS_PER_VIEW = 6000
 OUTLIER_Z = 4.0
 """Points farther from the object's median than this many robust standard deviations are trimmed."""
@@ -31,6 +31,9 @@ GRID = 12
 """Cells per footprint side when measuring how much of an object's outline its points cover."""
 OCCLUDER_MARGIN = 0.05
 """A neighbour outside the mask this much (relatively) nearer hides part of the object."""
+PATCH_STEP = 0.10
+"""Neighbouring pixels whose depths differ by less than this share lie on one continuous surface (a face seen at a
+grazing angle steps a few per cent a pixel; a step across a depth edge, or a mixed pixel on it, is far larger)."""
 MAX_HIDDEN_BOUNDARY = 0.03
 """A view is complete when its silhouette is not cut by the image border and at most this share of its
 boundary lies next to a nearer surface."""
@@ -54,6 +57,7 @@ class Keyframe:
 class _Accumulator:
     points: list[np.ndarray] = field(default_factory=list)
     normals: list[np.ndarray] = field(default_factory=list)
+    surfaces: list[np.ndarray] = field(default_factory=list)
     complete: list[np.ndarray] = field(default_factory=list)
     observations: list[ObjectObservation] = field(default_factory=list)
 
@@ -80,6 +84,7 @@ def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[in
     background_normals: list[np.ndarray] = []
     depth_samples: list[np.ndarray] = []
     rng = _scene_rng(scene_id)
+    n_surfaces = 0
     for kf in keyframes:
         points, normals, valid = _point_map(kf, intrinsic, canonical)
         if not valid.any():
@@ -97,6 +102,9 @@ def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[in
             chosen = _choose(int(keep.sum()), rng)
             acc.points.append(points[keep][chosen])
             acc.normals.append(normals[keep][chosen])
+            patches, n_patches = _side_patches(kf, mask, valid, normals)
+            acc.surfaces.append(np.where(patches[keep][chosen] > 0, patches[keep][chosen] + n_surfaces, -1))
+            n_surfaces += n_patches
             acc.complete.append(np.full(len(chosen), observation.complete))
             acc.observations.append(observation)
     extent = _horizontal_extent(np.concatenate(background + [p for a in per_object.values() for p in a.points]))
@@ -176,11 +184,37 @@ def _point_map(kf: Keyframe, k: Intrinsics, canonical: np.ndarray) -> tuple[np.n
     return points, normals, valid
 
 
+def _side_patches(kf: Keyframe, mask: np.ndarray, valid: np.ndarray, normals: np.ndarray
+                  ) -> tuple[np.ndarray, int]:
+    """Label per pixel of the mask's pieces of continuous side face (pixels with a horizontal normal whose 4
+    neighbours are in the mask with a depth step under PATCH_STEP, 4-connected, and the silhouette pixels next to
+    them with such a step; 0: none) and the number of labels. Floor or table a mask bleeds onto is horizontal and
+    joins none."""
+    h, w = mask.shape
+    depth = np.where(valid, kf.depth_m, 0.0)
+    side = (np.abs(normals[..., 2]) < MAX_VERTICAL_NZ) & (np.abs(normals[..., :2]).sum(axis=-1) > 0)
+    inner = (mask & valid & side)[1:-1, 1:-1].copy()
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        neighbour = (slice(1 + dy, h - 1 + dy), slice(1 + dx, w - 1 + dx))
+        inner &= mask[neighbour] & valid[neighbour]
+        inner &= np.abs(depth[neighbour] - depth[1:-1, 1:-1]) < PATCH_STEP * depth[1:-1, 1:-1]
+    surface = np.zeros((h, w), np.uint8)
+    surface[1:-1, 1:-1] = inner
+    count, labels = cv2.connectedComponents(surface, connectivity=4)
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):  # the silhouette's own pixels join the patch they continue
+        here = (slice(1, h - 1), slice(1, w - 1))
+        there = (slice(1 + dy, h - 1 + dy), slice(1 + dx, w - 1 + dx))
+        joins = ((labels[here] == 0) & mask[here] & valid[here] & (labels[there] > 0) & surface[there].astype(bool)
+                 & (np.abs(depth[there] - depth[here]) < PATCH_STEP * depth[here]))
+        labels[here][joins] = labels[there][joins]
+    return labels, count
+
+
 def _observe(kf: Keyframe, mask: np.ndarray, valid: np.ndarray,
              store_mask: Callable[[np.ndarray], str | None]) -> ObjectObservation | None:
     ys, xs = np.nonzero(mask)
     x1, x2, y1, y2 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-    if x2 - x1 < MIN_BOX_SIDE_PX or y2 - y1 < MIN_BOX_SIDE_PX:
+    if not clearly_seen(y2 - y1, x2 - x1):  # skipped there (SPEC.md); its sighting still counts (facts/visibility)
         return None
     depths = kf.depth_m[mask & valid]
     if depths.size == 0:
@@ -213,12 +247,11 @@ def _object_fact(scene_id: str, instance: int, category: str, tier: ScaleTier, a
                  provenance: Provenance) -> ObjectFact:
     points, normals = np.concatenate(acc.points), np.concatenate(acc.normals)
     complete = np.concatenate(acc.complete)
-    keep = _inliers(points)
+    keep = _inliers(points, np.concatenate(acc.surfaces))
     points, normals, complete = points[keep], normals[keep], complete[keep]
     bottom, top = float(points[:, 2].min()), float(points[:, 2].max())
-    (cx, cy), (side_a, side_b), angle = cv2.minAreaRect(points[:, :2].astype(np.float32))
-    yaw = angle if side_a >= side_b else angle + 90.0
-    length, width = max(side_a, side_b), min(side_a, side_b)
+    footprint = fit_footprint(points[:, :2], normals)
+    (cx, cy), yaw, length, width = footprint.centre, footprint.yaw_deg, footprint.length, footprint.width
     coverage = _footprint_coverage(points[complete], normals[complete], np.array([cx, cy]), yaw, length, width)
     first = min(o.frame_index for o in acc.observations)
     nearest = min((o.median_depth_m for o in acc.observations if o.complete), default=math.inf)
@@ -229,14 +262,19 @@ def _object_fact(scene_id: str, instance: int, category: str, tier: ScaleTier, a
         bottom_z=bottom, top_z=top, height_px=(top - bottom) * fy / nearest, n_points=int(len(points)),
         n_keyframes_seen=len(acc.observations),
         n_complete_views=sum(o.complete for o in acc.observations),
-        first_seen_frame=first, footprint_coverage=coverage, observations=acc.observations, provenance=provenance)
+        first_seen_frame=first, footprint_coverage=coverage, footprint_ambiguous=footprint.ambiguous,
+        observations=acc.observations, provenance=provenance)
 
 
-def _inliers(points: np.ndarray) -> np.ndarray:
-    """Robust trimming: drop points whose distance to the median is an outlier (MAD-scaled z-score).
+def _inliers(points: np.ndarray, surfaces: np.ndarray) -> np.ndarray:
+    """Robust trimming: drop points whose distance to the median is an outlier (MAD-scaled z-score), unless a
+    continuous side face joins them to the inliers (`surfaces`: a point's side-face patch, -1 for none).
 
     The statistics run over occupied voxels, not raw points: surfaces seen up close hold far more points than
-    ones seen at a distance or a grazing angle, and raw-point statistics would trim those true extents away.
+    ones seen at a distance or a grazing angle, and raw-point statistics would trim those true extents away. Even
+    over voxels, the far end of a long face seen beside a short one scores as an outlier (an L is no blob): a
+    patch of side-face pixels joined without a depth jump in one view is one surface, kept whole when any of it is
+    an inlier; stray points (mask bleed onto the floor, pixels across a depth edge) lie on no such patch.
     """
     span = np.percentile(points, 95, axis=0) - np.percentile(points, 5, axis=0)
     voxel = max(float(span.max()) / 40.0, 1e-9)
@@ -246,7 +284,9 @@ def _inliers(points: np.ndarray) -> np.ndarray:
     mad = np.median(np.abs(distance - np.median(distance))) * 1.4826
     if mad == 0:
         return np.ones(len(points), dtype=bool)
-    return ((distance - np.median(distance)) / mad < OUTLIER_Z)[inverse.ravel()]
+    kept = ((distance - np.median(distance)) / mad < OUTLIER_Z)[inverse]
+    joined = np.isin(surfaces, surfaces[kept & (surfaces >= 0)]) & (surfaces >= 0)
+    return kept | joined
 
 
 def _footprint_coverage(points: np.ndarray, normals: np.ndarray, centre: np.ndarray, yaw_deg: float,

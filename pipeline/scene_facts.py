@@ -8,8 +8,9 @@ import numpy as np
 from facts.boxes import BoxView, box_scene_facts
 from facts.canonical import canonical_from_world
 from facts.lift import Keyframe, camera_facts, lift_scene, room_from_depth
+from facts.visibility import sightings_from_masks
 from pipeline.fill import FilledScene
-from schemas.facts import Provenance, SceneFact, SceneFacts
+from schemas.facts import Provenance, SceneFact, SceneFacts, Sighting
 from schemas.ingest import FrameRow
 from schemas.tiers import ScaleTier
 from sources.contract import Modality, SceneInputs
@@ -43,6 +44,7 @@ def build_scene_facts(filled: FilledScene, video_id: str, frames: list[FrameRow]
              for n, (i, pose) in enumerate(zip(inputs.frame_indices, inputs.camera_to_world))],
             k, inputs.up, inputs.depth_dense, provenance, store_mask)
         objects, canonical, extent = boxed.objects, boxed.canonical_from_world, boxed.extent_m
+        sightings, sightings_from = boxed.sightings, "keyframes"
         tier, tier_from = boxed.tier, "metadata" if inputs.tier else "extent"
         room = (room_from_depth(inputs.scene_id, _keyframes(inputs), k, canonical)
                 if tier is ScaleTier.INDOOR and inputs.depth_m is not None and inputs.depth_dense else None)
@@ -52,6 +54,7 @@ def build_scene_facts(filled: FilledScene, video_id: str, frames: list[FrameRow]
                             up_world=inputs.up, provenance=provenance, store_mask=store_mask)
         objects, canonical, extent, room = lifted.objects, lifted.canonical_from_world, lifted.extent_m, lifted.room
         tier, tier_from = lifted.tier, lifted.tier_from
+        sightings, sightings_from = _sightings(inputs)
     else:
         canonical = canonical_from_world(inputs.camera_to_world[0], inputs.up)
         centres = (inputs.camera_to_world[:, :3, 3] @ canonical[:3, :3].T)[:, :2]
@@ -60,14 +63,25 @@ def build_scene_facts(filled: FilledScene, video_id: str, frames: list[FrameRow]
             raise SceneFactsError(f"{inputs.scene_id}: no depth, instances or boxes to measure the scene by, and "
                                   f"no tier from the source (give one in the manifest or a tier-named folder)")
         objects, room, tier, tier_from = [], None, inputs.tier, "metadata"
+        sightings, sightings_from = [], "keyframes"
     cameras = camera_facts(inputs.scene_id, video_id, frames, inputs.camera_to_world, k, canonical)
     scale = filled.scale
     scene = SceneFact(scene_id=inputs.scene_id, video_id=video_id, source=inputs.source, scale=tier,
                       tier_from=tier_from, extent_m=extent, n_keyframes=len(cameras), n_objects=len(objects),
                       fps=inputs.fps, room=room, provenance=provenance, metric=inputs.metric,
                       scale_method=scale.method if scale else None, scale_m_per_unit=scale.scale if scale else None,
-                      scale_relative_mad=scale.relative_mad if scale else None)
+                      scale_relative_mad=scale.relative_mad if scale else None,
+                      scale_uncertainty=scale.uncertainty if scale else None,
+                      scale_weakness=scale.weakness if scale else None, sightings=sightings,
+                      sightings_from=sightings_from)
     return SceneFacts(scene=scene, objects=objects, cameras=cameras)
+
+
+def _sightings(inputs: SceneInputs) -> tuple[list[Sighting], str]:
+    """Pixel-level visibility of the instances over every frame whose masks the source has, else the keyframes."""
+    if inputs.frame_instance_ids is not None:
+        return sightings_from_masks(enumerate(inputs.frame_instance_ids), inputs.categories), "all_frames"
+    return sightings_from_masks(zip(inputs.frame_indices, inputs.instance_ids), inputs.categories), "keyframes"
 
 
 def _keyframes(inputs: SceneInputs) -> list[Keyframe]:

@@ -3,8 +3,10 @@ times) first appear in the video (MC).
 
 object_ids: the objects in their order of first appearance (ObjectFact.first_seen_frame);
 query {"names": JSON {object_id: name as the question says it}} so solve can word the ordering. Asked only when
-the first appearances are at least two keyframes apart and each object is first seen whole or entering over the
-image border (not emerging from behind something).
+the first appearances are at least two keyframes apart; no object shows at all (its pixel-level sighting, over
+every frame whose masks are known) before the one ordered before it is seen clearly (an object first showing too
+small to be sure of has no sure moment of first appearance); and, where visibility is known at the keyframes
+only, each object is first seen whole or entering over the image border (not emerging from behind something).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import seen_enough
+from qa_templates.gates import first_showing, seen_enough
 from qa_templates.options import mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import keyframe_position, reference_sets
@@ -28,6 +30,8 @@ CLOSE_APPEARANCE = "close_appearance"
 """Two objects first seen in neighbouring keyframes: which one a detector catches first is too close to call."""
 MIN_KEYFRAME_GAP = 2
 OCCLUDED_AT_FIRST = "occluded_at_first"
+SHOWS_BEFORE_CLEAR = "shows_before_clear"
+"""An object shows (too small to be sure of) before the one ordered before it is first seen clearly."""
 MAX_QUESTIONS = 5
 MAX_TRIES = 40
 
@@ -48,9 +52,12 @@ class AppearanceOrder(TaskTemplate):
                 yield drop
             else:
                 ready.append(obj)
-        distinct_firsts = len({o.first_seen_frame for o in ready})
+        distinct_firsts = len({first_showing(facts, o) for o in ready})  # objects showing apart can be ordered
         size = 3 if distinct_firsts >= 3 else 2
         if distinct_firsts < 2:
+            if ready:
+                yield Drop(SIMULTANEOUS_APPEARANCE, f"all {len(ready)} objects show from frame "
+                                                    f"{first_showing(facts, ready[0])}")
             return
         asked, tried = 0, set()
         for _ in range(MAX_TRIES):
@@ -67,8 +74,13 @@ class AppearanceOrder(TaskTemplate):
             if steps.min() < MIN_KEYFRAME_GAP:
                 yield Drop(CLOSE_APPEARANCE, f"first seen in keyframes {firsts}")
                 continue
-            asked += 1
             ordered = sorted(objects, key=lambda o: o.first_seen_frame)
+            if any(first_showing(facts, later) <= earlier.first_seen_frame
+                   for earlier, later in itertools.pairwise(ordered)):
+                yield Drop(SHOWS_BEFORE_CLEAR, "first sightings " + ", ".join(
+                    f"{o.object_id} {first_showing(facts, o)}–{o.first_seen_frame}" for o in ordered))
+                continue
+            asked += 1
             ids = tuple(o.object_id for o in ordered)
             mentioned = [objects[i] for i in rng.permutation(size)]
             for refs in reference_sets(facts, mentioned, rng):
@@ -82,7 +94,8 @@ class AppearanceOrder(TaskTemplate):
                                            key="/".join((facts.scene.scene_id, "appearance_order", *ids)))
                 listed = ", ".join(refs.names[:-1]) + " and " + refs.names[-1]
                 question, index = phrase(rng, PHRASINGS, objects=listed)
-                seen = "; ".join(f"{names[o.object_id]} first in frame {_frame_no(facts, o)}" for o in ordered)
+                seen = "; ".join(f"{names[o.object_id]} first seen clearly in frame {_frame_no(facts, o)}"
+                                 for o in ordered)
                 rationale = f"Tracking the objects through the keyframes: {seen}. So the order is {correct}."
                 yield QACandidate(template_id=f"order/{index}",
                                   question=question,
@@ -98,8 +111,11 @@ class AppearanceOrder(TaskTemplate):
 
 
 def _hidden_at_first(facts: SceneFacts, obj: ObjectFact) -> Drop | None:
-    """An object must enter the view over the image border or be whole when first seen: one that first shows
-    partly hidden may have been behind something before, which box-visibility would not know."""
+    """Where visibility was read at the keyframes only, an object must enter the view over the image border or be
+    whole when first seen: one that first shows partly hidden may have emerged from behind something between
+    keyframes. Read over every frame, its first showing is known to the frame."""
+    if facts.scene.sightings_from == "all_frames":
+        return None
     first = min(obj.observations, key=lambda v: v.frame_index)
     cam = next(c for c in facts.cameras if c.frame_index == first.frame_index)
     x1, y1, x2, y2 = first.bbox_xyxy

@@ -1,4 +1,5 @@
-"""Task 10, depth estimation: how far an object's centre lies from the camera in a given keyframe (NUM)."""
+"""Task 10, depth estimation: the depth of an object's centre in a given keyframe, measured along that camera's
+viewing (optical) axis, not the straight-line distance from the camera (NUM)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ CENTRE_BEHIND_CAMERA = "centre_behind_camera"
 MAX_QUESTIONS = 4
 
 PHRASINGS = (
-    "In frame {frame}, how far is {obj} from the camera (depth of its centre along the viewing direction), "
-    "in {unit}?",
+    "In frame {frame}, how far in front of the camera is the centre of {obj}, measured along the camera's viewing "
+    "axis (its depth, not the straight-line distance), in {unit}?",
     "What is the depth of the centre of {obj} in frame {frame}, measured along the camera's optical axis ({unit})?",
-    "Estimate the distance along the viewing direction from the camera of frame {frame} to the centre of {obj}. "
-    "Answer in {unit}.",
+    "Estimate the distance along the viewing axis (the depth) from the camera of frame {frame} to the centre of "
+    "{obj}. Answer in {unit}.",
 )
 
 

@@ -1,4 +1,7 @@
-"""Task 3, existence: is there an object of a category within a distance of a given object (yes/no)."""
+"""Task 3, existence: is there an object of a category within a distance of a given object (yes/no).
+
+A category is asked about only when all its instances that show in the video are objects of the facts: one seen
+only too small to lift could lie within the radius."""
 
 from __future__ import annotations
 
@@ -7,10 +10,10 @@ from collections.abc import Iterator
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import NOT_ENOUGH_OBJECTS, metric_ready
+from qa_templates.gates import NOT_ENOUGH_OBJECTS, all_instances_resolved, metric_ready
 from qa_templates.geometry import centre_distance
 from qa_templates.options import yes_no_answer
-from qa_templates.phrasing import phrase
+from qa_templates.phrasing import category_name, phrase
 from qa_templates.referring import reference_sets
 from qa_templates.units import length_phrase, length_unit, round_significant
 from schemas.facts import ObjectFact, SceneFacts
@@ -49,6 +52,10 @@ class Existence(TaskTemplate):
                 yield drop
             else:
                 ready.append(obj)
+        for category in sorted({o.category for o in ready} - unready_categories):
+            if (drop := all_instances_resolved(facts, category)) is not None:
+                unready_categories.add(category)
+                yield drop
         categories = sorted({o.category for o in ready} - unready_categories)
         pairs = [(ref, category) for ref in ready for category in categories
                  if _instances(facts, ref, category)]
@@ -68,10 +75,11 @@ class Existence(TaskTemplate):
                 correct = self.solve(facts, (ref.object_id,), query)
                 answer, letter = yes_no_answer(correct == "yes")
                 radius_text = length_phrase(radius, tier)
+                name = category_name(category)
                 for refs in reference_sets(facts, [ref], rng):
-                    question, phrasing = phrase(rng, PHRASINGS, article=_article(category), category=category,
+                    question, phrasing = phrase(rng, PHRASINGS, article=_article(name), category=name,
                                                 radius=radius_text, ref=refs.names[0])
-                    rationale = (f"The nearest {category} is {length_phrase(nearest, tier)} from {refs.names[0]} "
+                    rationale = (f"The nearest {name} is {length_phrase(nearest, tier)} from {refs.names[0]} "
                                  f"(centre to centre), {'within' if correct == 'yes' else 'beyond'} {radius_text}, "
                                  f"so the answer is {correct}.")
                     yield QACandidate(template_id=f"within_radius/{phrasing}",

@@ -6,12 +6,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from qa_templates.base import Drop
-from schemas.facts import ObjectFact, SceneFact
+from schemas.facts import ObjectFact, SceneFact, SceneFacts
 from schemas.qa import TaskType
 
 NEAR_TIE = "near_tie"
 SEEN_TOO_BRIEFLY = "seen_too_briefly"
 PARTIALLY_OBSERVED = "partially_observed"
+FOOTPRINT_AMBIGUOUS = "footprint_ambiguous"
 HEIGHT_UNRESOLVED = "height_unresolved"
 COUNT_OUT_OF_RANGE = "count_out_of_range"
 AMBIGUOUS_REFERENCE = "ambiguous_reference"
@@ -19,6 +20,11 @@ NOT_ENOUGH_OBJECTS = "not_enough_objects"
 NO_VALID_PLAN = "no_valid_plan"
 SCALE_UNCERTAIN = "scale_uncertain"
 NON_METRIC_SOURCE = "non_metric_source"
+WEAK_RECONSTRUCTION = "weak_reconstruction"
+"""The SfM reconstruction a scene's scale rests on registered too few keyframes or has no baseline."""
+VISIBLE_TOO_SMALL = "visible_too_small"
+"""An instance of the category shows in the video but never at 20×20 px in a keyframe: a question about what
+appears in the video would hinge on whether it counts."""
 
 METRIC_POWER = {TaskType.ABSOLUTE_DISTANCE: 1, TaskType.OBJECT_SIZE: 1, TaskType.DEPTH_ESTIMATION: 1,
                 TaskType.AREA_ESTIMATION: 2, TaskType.ROOM_SIZE: 3}
@@ -36,11 +42,10 @@ class QualityGates:
     count_range: tuple[int, int] = (2, 10)
     min_height_px: float = 3.0
     """Heights spanning fewer pixels than this in the nearest complete view are not asked about."""
-    max_scale_error: float = 0.10
-    """Largest spread (relative MAD of the per-point scale ratios, × the task's power of length) of an estimated
-    (SfM) scale that metric QA may rest on. An answer off by 10 % still passes 8 of MRA's 10 thresholds; the scale,
-    a median over many points, is far tighter than the spread of single points (BENCHMARKS.md: scale error
-    ≤ 0.4 % at spreads ≤ 1 %)."""
+    max_scale_error: float = 0.05
+    """Largest calibrated uncertainty (the relative error an estimated SfM scale stays within in 95 % of
+    calibration scenes, × the task's power of length) that metric QA may rest on: an answer off by under 5 % passes
+    9 of MRA's 10 thresholds (benchmarks.scale_calibration)."""
 
 
 GATES = QualityGates()
@@ -70,11 +75,14 @@ def seen_enough(obj: ObjectFact) -> Drop | None:
 
 def metric_ready(obj: ObjectFact) -> Drop | None:
     """Gate for questions about an object's size or centre: seen often enough, and, where its box was lifted from
-    points, at least once whole (not cut or hidden) with its footprint pinned down by complete views."""
+    points, at least once whole (not cut or hidden) with its footprint pinned down by complete views, and no second
+    footprint explaining its points as well."""
     if (drop := seen_enough(obj)) is not None or obj.from_box:
         return drop
     if obj.n_complete_views < 1 or obj.footprint_coverage < GATES.min_footprint_coverage:
         return Drop(PARTIALLY_OBSERVED, f"{obj.object_id} footprint coverage {obj.footprint_coverage:.2f}")
+    if obj.footprint_ambiguous:
+        return Drop(FOOTPRINT_AMBIGUOUS, f"{obj.object_id}: two footprints explain its points equally well")
     return None
 
 
@@ -86,17 +94,20 @@ def height_resolved(obj: ObjectFact) -> Drop | None:
 
 
 def scale_trusted(scene: SceneFact, task: TaskType) -> Drop | None:
-    """Gate for a whole metric task on a scene whose scale was estimated: its spread, raised to the task's power
-    of length, must stay within what MRA tolerates. Native (metric) scenes always pass; a scene left in its
-    source's own units (no metric structure to scale it by) never does."""
+    """Gate for a whole metric task on a scene whose scale was estimated: the reconstruction behind it must not be
+    weak, and its uncertainty, raised to the task's power of length, must stay within what MRA tolerates. Native
+    (metric) scenes always pass; a scene left in its source's own units (no metric structure to scale it by) never
+    does."""
     power = METRIC_POWER.get(task, 0)
     if power and not scene.metric:
         return Drop(NON_METRIC_SOURCE, f"{scene.scene_id}: {scene.source} poses are not metric and nothing "
                                        f"put them to scale")
-    if scene.scale_relative_mad is None or power * scene.scale_relative_mad <= GATES.max_scale_error:
+    if power and scene.scale_weakness:
+        return Drop(WEAK_RECONSTRUCTION, f"{scene.scene_id}: {scene.scale_weakness}")
+    if scene.scale_uncertainty is None or power * scene.scale_uncertainty <= GATES.max_scale_error:
         return None
-    return Drop(SCALE_UNCERTAIN, f"{scene.scene_id}: {scene.scale_method} scale spread "
-                                 f"{scene.scale_relative_mad:.1%} (×{power} for {task.value})")
+    return Drop(SCALE_UNCERTAIN, f"{scene.scene_id}: {scene.scale_method} scale uncertain by "
+                                 f"{scene.scale_uncertainty:.1%} (×{power} for {task.value})")
 
 
 def count_in_range(count: int) -> Drop | None:
@@ -104,3 +115,21 @@ def count_in_range(count: int) -> Drop | None:
     if not low <= count <= high:
         return Drop(COUNT_OUT_OF_RANGE, f"count {count} outside {low}–{high}")
     return None
+
+
+def all_instances_resolved(facts: SceneFacts, category: str) -> Drop | None:
+    """Gate for questions about the instances of a category that appear in the video (counting, existence): every
+    instance that shows at pixel level, in any frame whose masks are known, must be an object of the facts."""
+    objects = {o.instance_id for o in facts.objects}
+    small = [s.instance_id for s in facts.scene.sightings if s.category == category and s.instance_id not in objects]
+    if small:
+        return Drop(VISIBLE_TOO_SMALL, f"{category} instance(s) {small} show in the video "
+                                       f"({facts.scene.sightings_from}) but never at 20×20 px in a keyframe")
+    return None
+
+
+def first_showing(facts: SceneFacts, obj: ObjectFact) -> int:
+    """The first frame with any pixel of the object (its sighting), which may come before the first keyframe where
+    it is seen clearly (`first_seen_frame`)."""
+    return next((s.first_frame for s in facts.scene.sightings if s.instance_id == obj.instance_id),
+                obj.first_seen_frame)

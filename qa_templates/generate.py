@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from pydantic import ValidationError
@@ -15,7 +15,12 @@ from qa_templates.base import Drop, QACandidate, load_all_templates
 from qa_templates.gates import scale_trusted
 from qa_templates.options import options_block
 from schemas.facts import SceneFacts
-from schemas.qa import TASK_TIERS, QARow, RejectRow, TaskType
+from schemas.qa import OPTION_LETTERS, TASK_TIERS, QARow, RejectRow, TaskType
+
+
+QUESTION_TOO_LONG = "question_too_long"
+MAX_QUESTION_CHARS = 1000
+"""A question with its options listed stays under this many characters (about 170 words)."""
 
 
 @dataclass
@@ -49,8 +54,10 @@ def scene_candidates(facts: SceneFacts, run_id: str, seed: int = 0) -> Iterator[
         if (drop := scale_trusted(facts.scene, task)) is not None:
             yield task, drop
             continue
+        letters = _LetterCycle(f"{facts.scene.scene_id}/{task.value}")
         for item in template_cls().generate(facts, task_rng(seed, facts.scene.scene_id, task)):
-            yield (task, item) if isinstance(item, Drop) else (task, _row_fields(facts, run_id, task, item))
+            yield task, item if isinstance(item, Drop) else _within_length(
+                _row_fields(facts, run_id, task, letters.place(item)))
 
 
 def generate_scene_qa(facts: SceneFacts, run_id: str, seed: int = 0) -> SceneQA:
@@ -94,6 +101,34 @@ def _row_fields(facts: SceneFacts, run_id: str, task: TaskType, item: QACandidat
         "visual_prompts": list(item.visual_prompts),
         "provenance": scene.provenance.model_dump(),
     }
+
+
+class _LetterCycle:
+    """Moves each multiple-choice answer of one scene's task to the next letter in turn (one turn per number of
+    options, from a start drawn from the scene and task), so letters balance within every scene, not only on
+    average; yes/no keeps its order."""
+
+    def __init__(self, key: str):
+        self.start, self.turns = int(hashlib.sha1(key.encode()).hexdigest(), 16), Counter()
+
+    def place(self, item: QACandidate) -> QACandidate:
+        options = item.answer.get("options")
+        if options is None or options == ["yes", "no"]:
+            return item
+        correct = options[OPTION_LETTERS.index(item.answer["correct_letter"])]
+        others = [o for o in options if o != correct]
+        slot = (self.start + self.turns[len(options)]) % len(options)
+        self.turns[len(options)] += 1
+        letter = OPTION_LETTERS[slot]
+        return replace(item, answer={**item.answer, "options": others[:slot] + [correct] + others[slot:],
+                                     "correct_letter": letter}, answer_text=letter)
+
+
+def _within_length(fields: dict) -> dict | Drop:
+    """The row's fields, or a drop when its question (with the options listed) runs past MAX_QUESTION_CHARS."""
+    if len(fields["question"]) > MAX_QUESTION_CHARS:
+        return Drop(QUESTION_TOO_LONG, f"{fields['template_id']}: {len(fields['question'])} characters")
+    return fields
 
 
 def _reason(err: ValidationError) -> str:

@@ -63,6 +63,44 @@ def centre_distance(a: ObjectFact, b: ObjectFact) -> float:
     return float(np.linalg.norm(np.asarray(a.center) - np.asarray(b.center)))
 
 
+def box_distance(a: ObjectFact, b: ObjectFact) -> float:
+    """Closest distance between the two objects' boxes (0 when they touch or overlap).
+
+    Exact for gravity-aligned boxes: the set of differences a − b of their points is a vertical prism (the
+    footprints' difference over the height ranges' difference), so the distance is the footprints' 2-D distance
+    and the height ranges' gap, combined by Pythagoras."""
+    vertical = max(0.0, a.bottom_z - b.top_z, b.bottom_z - a.top_z)
+    return float(np.hypot(footprint_distance(footprint(a), footprint(b)), vertical))
+
+
+def footprint(obj: ObjectFact) -> np.ndarray:
+    """The box's footprint corners (4, 2), in order around it."""
+    return box_corners(obj)[::2, :2][[0, 1, 3, 2]]
+
+
+def footprint_distance(p: np.ndarray, q: np.ndarray) -> float:
+    """Distance between two convex polygons (corners in order around each): 0 when they overlap, else the
+    smallest distance from a corner of one to an edge of the other."""
+    if not any(_separates(edge_start, edge_end, own, other) for own, other in ((p, q), (q, p))
+               for edge_start, edge_end in zip(own, np.roll(own, -1, axis=0))):
+        return 0.0
+    return min(_point_segment_distance(point, start, end) for own, other in ((p, q), (q, p))
+               for point in own for start, end in zip(other, np.roll(other, -1, axis=0)))
+
+
+def _separates(start: np.ndarray, end: np.ndarray, own: np.ndarray, other: np.ndarray) -> bool:
+    """Whether the normal of edge start→end of polygon `own` is an axis on which the two polygons do not overlap."""
+    normal = np.array([end[1] - start[1], start[0] - end[0]])
+    own_side, other_side = own @ normal, other @ normal
+    return bool(other_side.min() > own_side.max() or other_side.max() < own_side.min())
+
+
+def _point_segment_distance(point: np.ndarray, start: np.ndarray, end: np.ndarray) -> float:
+    along = end - start
+    t = np.clip((point - start) @ along / max(float(along @ along), 1e-300), 0.0, 1.0)
+    return float(np.linalg.norm(point - (start + t * along)))
+
+
 def footprint_area(obj: ObjectFact) -> float:
     return float(obj.size_lwh[0] * obj.size_lwh[1])
 

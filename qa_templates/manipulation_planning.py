@@ -1,12 +1,14 @@
 """Task 18, manipulation planning: which step sequence moves an object next to another without collisions (MC).
 
 object_ids: (moved, target_ref); query {"relation": left_of | right_of | behind | in_front_of, "plan": JSON list of
-the moved box's centre waypoints in canonical metres}. The goal pose rests beside target_ref on that side
-(left/right/behind/in front as seen from the camera of frame 1: canonical −x/+x/+y/−y); both objects rest on the
-table top, the lowest bottom in the scene. The plan is found by RRT-Connect (OMPL) with the other objects' boxes
-as obstacles, then simplified; options describe waypoint sequences as steps. Distractors are sequences that
-collide: the found plan with a corner cut or its detour mirrored, then straight moves (slide or carry straight,
-or along x then y).
+the moved box's centre waypoints in canonical metres, exactly as the correct option words them}. The goal pose rests
+beside target_ref on that side (left/right/behind/in front as seen from the camera of frame 1: canonical
+−x/+x/+y/−y); both objects rest on the table top, the lowest bottom in the scene. The plan is found by RRT-Connect
+(OMPL) with the other objects' boxes as obstacles, then simplified. Every option is worded from waypoints rounded to
+whole display units (every component of a move is said, none left out) and checked as worded: the correct one,
+executed literally, reaches the goal without collision; each distractor, executed literally, runs at least
+DISTRACTOR_MARGIN_M deep into a box (the found plan with a corner cut or its detour mirrored, then straight moves:
+slide or carry straight, or along x then y).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import NO_VALID_PLAN, metric_ready, passing
-from qa_templates.motion_planning import (CONTACT_EPS_M, CONTACT_FLOOR_M, Box, c_obstacle, contact_tolerance,
-                                          path_collides, plan_path)
+from qa_templates.motion_planning import (CONTACT_FLOOR_M, Box, c_obstacle, contact_tolerance,
+                                          path_clearance, path_collides, plan_path)
 from qa_templates.options import mc_answer
-from qa_templates.phrasing import phrase
+from qa_templates.phrasing import category_name, phrase
 from qa_templates.referring import reference_sets
 from qa_templates.units import length_phrase
 from schemas.facts import ObjectFact, SceneFacts
@@ -33,13 +35,19 @@ GOAL_OCCUPIED = "goal_occupied"
 NOT_ON_TABLE = "not_on_table"
 """The moved object or the target rests on another object: plans start and end on the table top only."""
 NO_COLLIDING_DISTRACTOR = "no_colliding_distractor"
+WORDED_PLAN_COLLIDES = "worded_plan_collides"
+"""The found plan, rounded to whole display units as the option words it, would touch a box."""
+PLAN_TOO_LONG = "plan_too_long"
+"""The found plan takes more than MAX_STEPS worded steps (options would be paragraphs)."""
 
 RELATIONS = {"left_of": ((-1.0, 0.0), "to the left of"), "right_of": ((1.0, 0.0), "to the right of"),
              "behind": ((0.0, 1.0), "behind"), "in_front_of": ((0.0, -1.0), "in front of")}
 CLEARANCE_SHARE = 0.1
 """Planned paths keep 10% of the moved object's width (at least half the tier's contact floor) from every box."""
-MINOR_SHARE = 0.25
-"""A step's component under 25% of its main component is left out of the wording."""
+DISTRACTOR_MARGIN_M = {tier: 3.0 * floor for tier, floor in CONTACT_FLOOR_M.items()}
+"""A distractor, executed as worded, must run this deep into a box (3 mm on tiny tabletops, 3 cm on tabletops):
+more than the drift of reading each of up to MAX_STEPS rounded amounts half a unit off."""
+MAX_STEPS = 5
 MAX_QUESTIONS = 4
 MAX_TRIES = 30
 
@@ -85,24 +93,31 @@ class ManipulationPlanning(TaskTemplate):
             if plan is None:
                 yield Drop(NO_VALID_PLAN, f"{moved.object_id} {relation} {target.object_id}")
                 continue
-            waypoints = [[round(float(v), 7) for v in p] for p in plan]
-            query = {"relation": relation, "plan": json.dumps(waypoints)}
+            worded = worded_path(plan, tier)
+            if len(worded) - 1 > MAX_STEPS:
+                yield Drop(PLAN_TOO_LONG, f"{moved.object_id} {relation} {target.object_id}: {len(worded) - 1} steps")
+                continue
+            if path_collides(worded, moved, others):
+                yield Drop(WORDED_PLAN_COLLIDES, f"{moved.object_id} {relation} {target.object_id}")
+                continue
+            query = {"relation": relation, "plan": json.dumps([[round(float(v), 7) for v in p] for p in worded])}
             ids = (moved.object_id, target.object_id)
             correct = self.solve(facts, ids, query)
-            carry_z = max(waypoints[1][2], waypoints[-2][2])
-            look_alike = _colliding_texts(_plan_variants(np.asarray(waypoints)), moved, others, tier, {correct})
-            straight = _colliding_texts(_straight_alternatives(start, goal, carry_z), moved, others, tier,
-                                        {correct, *look_alike})
+            carry_z = max(worded[1][2], worded[-2][2])
+            variants = _plan_variants(np.asarray(plan)), _straight_alternatives(start, goal, carry_z)
+            look_alike, straight = (_colliding_texts(paths, moved, others, tier) for paths in variants)
+            straight = [text for text in straight if text not in look_alike]
             if not look_alike + straight:
                 yield Drop(NO_COLLIDING_DISTRACTOR, f"{moved.object_id} {relation} {target.object_id}")
                 continue
             asked += 1
             pool = ([look_alike[k] for k in rng.permutation(len(look_alike))]
                     + [straight[k] for k in rng.permutation(len(straight))])
-            distractors = pool[:3]
+            distractors = [text for text in pool if text != correct][:3]
             answer, letter = mc_answer(correct, distractors,
                                        key="/".join((facts.scene.scene_id, "manipulation", *ids, relation)))
-            blockers = sorted({o.category for o in others if path_collides([start, goal], moved, [o])})
+            blockers = sorted({category_name(o.category) for o in others
+                               if path_collides([start, goal], moved, [o])})
             for refs in reference_sets(facts, [moved, target], rng):
                 question, index = phrase(rng, PHRASINGS, moved=refs.names[0], relation=RELATIONS[relation][1],
                                          target=refs.names[1])
@@ -129,35 +144,47 @@ def goal_pose(moved: ObjectFact, target: ObjectFact, relation: str, clearance: f
     return np.array([xy[0], xy[1], moved.center[2]])
 
 
+def worded_path(waypoints: Sequence[Sequence[float]], tier: ScaleTier) -> list[np.ndarray]:
+    """The path an option's words describe: every waypoint's offset from the start rounded to whole display units
+    (so the steps, said in whole units, add up to it exactly), repeated waypoints removed."""
+    per_m = UNIT_PER_METRE[TIER_SPECS[tier].length_unit]
+    points = np.asarray(waypoints, dtype=float)
+    start = points[0]
+    path = [start]
+    for point in start + np.round((points[1:] - start) * per_m) / per_m:
+        if np.any(np.abs(point - path[-1]) * per_m >= 0.5):
+            path.append(point)
+    return path
+
+
 def describe_plan(waypoints: Sequence[Sequence[float]], tier: ScaleTier) -> str:
-    """Waypoints of the moved box's centre as steps: 'Lift it about 2 cm, then move it about 30 cm to the right,
-    then set it down'. Left/right is canonical x, back/front canonical y, as seen from the first keyframe."""
+    """Waypoints of the moved box's centre, rounded as `worded_path` does, as steps: 'Lift it about 2 cm, then
+    move it about 30 cm to the right and 4 cm farther back, then set it down'. Left/right is canonical x,
+    back/front canonical y, as seen from the first keyframe; every non-zero component of a move is said, and a
+    last move straight down to the starting height is 'set it down'."""
     unit = TIER_SPECS[tier].length_unit
     per_m, symbol = UNIT_PER_METRE[unit], UNIT_SYMBOL[unit]
-    points = np.asarray(waypoints, dtype=float)
-    rest_z = points[0][2]
+    points = worded_path(waypoints, tier)
+    units = [np.round((q - p) * per_m).astype(int) for p, q in zip(points[:-1], points[1:])]
 
-    def amount(value: float) -> str:
-        return f"{max(1, round(abs(value) * per_m))} {symbol}"
+    def amount(value: int) -> str:
+        return f"{abs(value)} {symbol}"
 
-    steps = []
-    for i, (p, q) in enumerate(zip(points[:-1], points[1:])):
-        d = q - p
-        horizontal = float(np.hypot(d[0], d[1]))
-        if horizontal * per_m < 0.5 or horizontal < MINOR_SHARE * abs(d[2]):
-            last = i == len(points) - 2
-            steps.append(f"lift it about {amount(d[2])}" if d[2] > 0
-                         else "set it down" if last else f"lower it about {amount(d[2])}")
-            continue
-        main = max(abs(d[0]), abs(d[1]))
-        parts = [f"{amount(v)} {words[int(v < 0)]}" for v, words in
-                 ((d[0], ("to the right", "to the left")), (d[1], ("farther back", "toward the front")))
-                 if abs(v) == main or (abs(v) >= MINOR_SHARE * main and abs(v) * per_m >= 0.5)]
-        on_rest_level = abs(p[2] - rest_z) < CONTACT_EPS_M and abs(q[2] - rest_z) < CONTACT_EPS_M
-        step = f"{'slide' if on_rest_level else 'move'} it about {' and '.join(parts)}"
-        if abs(d[2]) * per_m >= 0.5 and abs(d[2]) >= MINOR_SHARE * horizontal:
-            step += f", {'raising' if d[2] > 0 else 'lowering'} it about {amount(d[2])}"
-        steps.append(step)
+    steps, height = [], 0
+    for i, (dx, dy, dz) in enumerate(units):
+        if dx == dy == 0:
+            last = i == len(units) - 1
+            steps.append(f"lift it about {amount(dz)}" if dz > 0
+                         else "set it down" if last and height + dz == 0 else f"lower it about {amount(dz)}")
+        else:
+            parts = [f"{amount(v)} {words[int(v < 0)]}" for v, words in
+                     ((dx, ("to the right", "to the left")), (dy, ("farther back", "toward the front"))) if v]
+            verb = "slide" if height == 0 and dz == 0 else "move"
+            step = f"{verb} it about {' and '.join(parts)}"
+            if dz:
+                step += f", {'raising' if dz > 0 else 'lowering'} it about {amount(dz)}"
+            steps.append(step)
+        height += dz
     text = ", then ".join(steps)
     return text[0].upper() + text[1:]
 
@@ -174,11 +201,13 @@ def _placement_gate(moved: ObjectFact, target: ObjectFact, others: list[ObjectFa
     return None
 
 
-def _colliding_texts(paths: list, moved: ObjectFact, others: list[ObjectFact], tier: ScaleTier,
-                     exclude: set[str]) -> list[str]:
-    """Descriptions of the paths that collide, once each, leaving out those in `exclude`."""
-    texts = (describe_plan(path, tier) for path in paths if path_collides(path, moved, others))
-    return [text for text in dict.fromkeys(texts) if text not in exclude]
+def _colliding_texts(paths: list, moved: ObjectFact, others: list[ObjectFact], tier: ScaleTier) -> list[str]:
+    """Descriptions of the paths that, executed as worded, run at least the tier's margin deep into a box and
+    take at most MAX_STEPS steps, once each."""
+    worded = [(path, worded_path(path, tier)) for path in paths]
+    texts = (describe_plan(path, tier) for path, steps in worded
+             if len(steps) - 1 <= MAX_STEPS and path_clearance(steps, moved, others) <= -DISTRACTOR_MARGIN_M[tier])
+    return list(dict.fromkeys(texts))
 
 
 def _plan_variants(waypoints: np.ndarray) -> list[np.ndarray]:
@@ -196,12 +225,10 @@ def _plan_variants(waypoints: np.ndarray) -> list[np.ndarray]:
 
 def _straight_alternatives(start: np.ndarray, goal: np.ndarray, carry_z: float) -> list[list[np.ndarray]]:
     """Plans made of straight moves (start and goal rest at the same height): slide straight, slide along x then
-    y (or y then x), and the same lifted to the plan's carrying height. Zero-length moves are removed."""
+    y (or y then x), and the same lifted to the plan's carrying height."""
     s, g = start, goal
     lift, land = np.array([s[0], s[1], carry_z]), np.array([g[0], g[1], carry_z])
-    paths = [[s, lift, land, g],
-             [s, lift, np.array([g[0], s[1], carry_z]), land, g],
-             [s, lift, np.array([s[0], g[1], carry_z]), land, g],
-             [s, g], [s, np.array([g[0], s[1], s[2]]), g], [s, np.array([s[0], g[1], s[2]]), g]]
-    return [[p for k, p in enumerate(path) if k == 0 or np.linalg.norm(p - path[k - 1]) > CONTACT_EPS_M]
-            for path in paths]
+    return [[s, lift, land, g],
+            [s, lift, np.array([g[0], s[1], carry_z]), land, g],
+            [s, lift, np.array([s[0], g[1], carry_z]), land, g],
+            [s, g], [s, np.array([g[0], s[1], s[2]]), g], [s, np.array([s[0], g[1], s[2]]), g]]

@@ -142,11 +142,17 @@ def path_collides(waypoints: Sequence[Sequence[float]], moved_size, obstacles: S
     `moved_size` is the moved object itself (ObjectFact or Box: size and yaw are used) or a bare
     (length, width, height) for a box aligned with the canonical axes; obstacles are ObjectFacts or Boxes.
     """
+    return path_clearance(waypoints, moved_size, obstacles) < -CONTACT_EPS_M
+
+
+def path_clearance(waypoints: Sequence[Sequence[float]], moved_size, obstacles: Sequence) -> float:
+    """The least clearance along the path (arguments as `path_collides`): positive, a lower bound of the gap to
+    the nearest obstacle; negative, minus the deepest penetration into one (exact). +inf without obstacles."""
     moved = Box.of(moved_size) if hasattr(moved_size, "size_lwh") else Box((0.0, 0.0, 0.0), tuple(moved_size))
     prisms = [c_obstacle(Box.of(o), moved) for o in obstacles]
     points = np.asarray(waypoints, dtype=float)
-    return any(segment_clearance(prism, p, q) < -CONTACT_EPS_M
-               for p, q in zip(points[:-1], points[1:]) for prism in prisms)
+    return min((segment_clearance(prism, p, q) for p, q in zip(points[:-1], points[1:]) for prism in prisms),
+               default=float("inf"))
 
 
 def plan_path(start: np.ndarray, goal: np.ndarray, moved: Box, obstacles: Sequence[Box], floor_z: float,

@@ -6,7 +6,6 @@ horizontal heading: straight ahead within 30°, ahead to the left/right up to 90
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 
 import numpy as np
@@ -14,9 +13,9 @@ import numpy as np
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import metric_ready, passing
 from qa_templates.geometry import camera_centre, camera_forward
-from qa_templates.options import mc_answer
+from qa_templates.options import ONE_SIDED_ANSWERS, balanced_pick, mc_answer
 from qa_templates.phrasing import phrase
-from qa_templates.referring import keyframe_position, reference_sets
+from qa_templates.referring import category_is_unique, keyframe_position, reference_sets
 from qa_templates.units import length_phrase
 from schemas.facts import CameraFact, ObjectFact, SceneFacts
 from schemas.qa import TaskType
@@ -49,7 +48,7 @@ class Navigation(TaskTemplate):
         yield from drops
         if not ready:
             return
-        by_answer: dict[str, list[tuple[ObjectFact, CameraFact, float, float]]] = defaultdict(list)
+        candidates: list[tuple[ObjectFact, CameraFact, float, float]] = []
         pairs = [(o, c) for o in ready for c in facts.cameras]
         for k in rng.permutation(len(pairs))[:MAX_TRIES]:
             target, cam = pairs[int(k)]
@@ -64,8 +63,13 @@ class Navigation(TaskTemplate):
             if _margin_deg(bearing) < SECTOR_MARGIN_DEG:
                 yield Drop(NEAR_SECTOR_BOUNDARY, f"bearing {bearing:.1f}°")
                 continue
-            by_answer[_sector(bearing)].append((target, cam, bearing, distance))
-        for target, cam, bearing, distance in _round_robin(by_answer)[:MAX_QUESTIONS]:
+            candidates.append((target, cam, bearing, distance))
+        answers = [_sector(bearing) for _, _, bearing, _ in candidates]
+        weights = [1 + category_is_unique(facts, target) for target, *_ in candidates]
+        chosen = balanced_pick(candidates, answers, weights, MAX_QUESTIONS, rng)
+        if candidates and not chosen:
+            yield Drop(ONE_SIDED_ANSWERS, f"directions found: {', '.join(sorted(set(answers)))}")
+        for target, cam, bearing, distance in chosen:
             ids, query = (target.object_id,), {"frame_index": str(cam.frame_index)}
             correct = self.solve(facts, ids, query)
             pool = [d for d in DIRECTIONS if d != correct]
@@ -96,17 +100,6 @@ def _sector(bearing: float) -> str:
     if abs(bearing) <= 90.0:
         return AHEAD_LEFT if bearing > 0 else AHEAD_RIGHT
     return BEHIND_LEFT if bearing > 0 else BEHIND_RIGHT
-
-
-def _round_robin(by_answer: dict[str, list]) -> list:
-    """Questions taken one answer at a time, so the rarer directions are asked before a common one repeats."""
-    queues = [list(reversed(items)) for _, items in sorted(by_answer.items())]
-    out = []
-    while any(queues):
-        for queue in queues:
-            if queue:
-                out.append(queue.pop())
-    return out
 
 
 def _distance(cam: CameraFact, target: ObjectFact) -> float:

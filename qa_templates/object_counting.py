@@ -1,4 +1,7 @@
-"""Task 4, object counting: how many distinct instances of a category appear across the video (NUM)."""
+"""Task 4, object counting: how many distinct instances of a category appear across the video (NUM).
+
+Asked only when every instance of the category that shows at all (pixel-level sightings over every frame whose
+masks are known) is an object of the facts: one that only ever shows small would make the count a guess."""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import count_in_range, seen_enough
-from qa_templates.phrasing import phrase
+from qa_templates.gates import all_instances_resolved, count_in_range, seen_enough
+from qa_templates.phrasing import category_name, phrase
 from qa_templates.units import quantity_answer
 from schemas.facts import SceneFacts
 from schemas.qa import TaskType
@@ -35,7 +38,7 @@ class ObjectCounting(TaskTemplate):
         for index in rng.permutation(len(categories))[:MAX_QUESTIONS]:
             category = categories[int(index)]
             instances = [o for o in facts.objects if o.category == category]
-            if (drop := count_in_range(len(instances))) is not None:
+            if (drop := all_instances_resolved(facts, category) or count_in_range(len(instances))) is not None:
                 yield drop
                 continue
             if (drop := next((d for o in instances if (d := seen_enough(o)) is not None), None)) is not None:
@@ -44,9 +47,10 @@ class ObjectCounting(TaskTemplate):
             query = {"category": category}
             value = self.solve(facts, (), query)
             answer, answer_text = quantity_answer(value, DisplayUnit.COUNT)
-            plural = _plural(category)
+            name = category_name(category)
+            plural = _plural(name)
             question, phrasing = phrase(rng, PHRASINGS, plural=plural)
-            rationale = (f"Following each {category} across the keyframes and merging repeated sightings of the same "
+            rationale = (f"Following each {name} across the keyframes and merging repeated sightings of the same "
                          f"instance leaves {answer_text} distinct {plural}.")
             yield QACandidate(template_id=f"count/{phrasing}", question=question, rationale=rationale,
                               answer=answer, answer_text=answer_text, frame_indices=frames,

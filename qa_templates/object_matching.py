@@ -15,7 +15,7 @@ import numpy as np
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import passing, seen_enough
 from qa_templates.options import yes_no_answer
-from qa_templates.phrasing import phrase
+from qa_templates.phrasing import category_name, phrase
 from qa_templates.referring import PROMPT_COLORS, visual_prompt
 from schemas.facts import ObjectFact, ObjectObservation, SceneFacts
 from schemas.qa import InputType, TaskType
@@ -57,13 +57,14 @@ class ObjectMatching(TaskTemplate):
                     visual_prompt(facts, _only(obj, view), kind.value, color)
                     for obj, view, color in ((a, first, PROMPT_COLORS[0]), (b, last, PROMPT_COLORS[1])))
                 question, index = phrase(rng, PHRASINGS, a=name_a, b=name_b)
+                kind_a, kind_b = category_name(a.category), category_name(b.category)
                 if truth:
-                    why = (f"both marks fall on the same {a.category}, tracked through {a.n_keyframes_seen} keyframes "
+                    why = (f"both marks fall on the same {kind_a}, tracked through {a.n_keyframes_seen} keyframes "
                            "from its first to its last view")
                 elif a.category == b.category:
-                    why = f"the marks fall on two different {a.category} instances"
+                    why = f"the marks fall on two different {kind_a} instances"
                 else:
-                    why = f"the first mark is on a {a.category} and the second on a {b.category}"
+                    why = f"the first mark is on a {kind_a} and the second on a {kind_b}"
                 rationale = f"Following the tracks, {why}; so the answer is {'yes' if truth else 'no'}."
                 yield QACandidate(template_id=f"match/{index}",
                                   question=question, rationale=rationale,

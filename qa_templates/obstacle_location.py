@@ -18,9 +18,9 @@ import numpy as np
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import metric_ready, passing
 from qa_templates.motion_planning import Box, entry_fraction, footprint_prism, segment_clearance
-from qa_templates.options import mc_answer
-from qa_templates.phrasing import phrase
-from qa_templates.referring import reference_sets
+from qa_templates.options import ONE_SIDED_ANSWERS, balanced_pick, mc_answer
+from qa_templates.phrasing import category_name, phrase
+from qa_templates.referring import category_is_unique, reference_sets
 from qa_templates.units import length_phrase
 from schemas.facts import ObjectFact, SceneFacts
 from schemas.qa import TaskType
@@ -83,10 +83,10 @@ class ObstacleLocation(TaskTemplate):
         yield from drops
         if len(ready) < 3:
             return
-        asked, tried = 0, set()
+        candidates, tried = [], set()
         for _ in range(MAX_TRIES):
             pair = tuple(int(k) for k in rng.choice(len(ready), 2, replace=False))
-            if asked >= MAX_QUESTIONS or pair in tried:
+            if pair in tried:
                 continue
             tried.add(pair)
             source, target = ready[pair[0]], ready[pair[1]]
@@ -97,13 +97,15 @@ class ObstacleLocation(TaskTemplate):
             if (drop := _margin_gate(source, slide)) is not None:
                 yield drop
                 continue
-            asked += 1
-            hits = slide.hits
-            blocker = hits[0].obj if hits else None
-            in_way = {p.obj.object_id for p in hits}
-            clear = [p.obj for p in sorted(slide.passages, key=lambda p: p.clearance)
-                     if p.obj.object_id not in in_way and p.obj in ready]
-            named = ([blocker] if blocker else []) + clear[:MAX_NAMED - (1 if blocker else 0)]
+            candidates.append((source, target, slide, _named(slide, ready)))
+        answers = [slide.hits[0].obj.object_id if slide.hits else NOTHING for _, _, slide, _ in candidates]
+        weights = [1 + all(category_is_unique(facts, o) for o in (source, target, *named))
+                   for source, target, _, named in candidates]
+        chosen = balanced_pick(candidates, answers, weights, MAX_QUESTIONS, rng)
+        if candidates and not chosen:
+            yield Drop(ONE_SIDED_ANSWERS, f"first obstacles found: {', '.join(sorted(set(answers)))}")
+        for source, target, slide, named in chosen:
+            blocker = slide.hits[0].obj if slide.hits else None
             ids = (source.object_id, target.object_id) + ((blocker.object_id,) if blocker else ())
             for refs in reference_sets(facts, [source, target, *named], rng):
                 names = dict(zip((o.object_id for o in named), refs.names[2:]))
@@ -127,7 +129,16 @@ class ObstacleLocation(TaskTemplate):
         if not hits:
             return NOTHING
         blocker = hits[0].obj
-        return json.loads(query["names"]).get(blocker.object_id, f"the {blocker.category}")
+        return json.loads(query["names"]).get(blocker.object_id, f"the {category_name(blocker.category)}")
+
+
+def _named(slide: Slide, ready: list[ObjectFact]) -> list[ObjectFact]:
+    """The objects the options name: the first obstacle (if any), then the ready objects passing closest."""
+    hits = slide.hits
+    in_way = {p.obj.object_id for p in hits}
+    clear = [p.obj for p in sorted(slide.passages, key=lambda p: p.clearance)
+             if p.obj.object_id not in in_way and p.obj in ready]
+    return ([hits[0].obj] if hits else []) + clear[:MAX_NAMED - (1 if hits else 0)]
 
 
 def sweep(facts: SceneFacts, source: ObjectFact, target: ObjectFact) -> Slide | Drop:

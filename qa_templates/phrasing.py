@@ -11,3 +11,8 @@ def phrase(rng: np.random.Generator, templates: Sequence[str], **slots: object) 
     """Fill one of `templates` (chosen by `rng`) with `slots`; returns the text and the template's index."""
     index = int(rng.integers(len(templates)))
     return templates[index].format(**slots), index
+
+
+def category_name(category: str) -> str:
+    """A category as words: 'tv_stand' → 'tv stand'."""
+    return category.replace("_", " ")

@@ -10,9 +10,9 @@ import numpy as np
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import NOT_ENOUGH_OBJECTS, passing, seen_enough
 from qa_templates.geometry import box_corners, to_camera
-from qa_templates.options import mc_answer
+from qa_templates.options import ONE_SIDED_ANSWERS, balanced_pick, mc_answer
 from qa_templates.phrasing import phrase
-from qa_templates.referring import keyframe_position, reference_sets
+from qa_templates.referring import category_is_unique, keyframe_position, reference_sets
 from qa_templates.units import length_phrase
 from schemas.facts import CameraFact, ObjectFact, SceneFacts
 from schemas.qa import TaskType
@@ -59,7 +59,7 @@ class PositionComparison(TaskTemplate):
         if not pairs:
             yield Drop(NOT_ENOUGH_OBJECTS, f"{len(ready)} object(s) seen often enough")
             return
-        asked = 0
+        candidates = []
         for index in rng.permutation(len(pairs))[:MAX_TRIES]:
             a, b = pairs[index] if rng.random() < 0.5 else pairs[index][::-1]
             shared = sorted({o.frame_index for o in a.observations} & {o.frame_index for o in b.observations})
@@ -68,13 +68,19 @@ class PositionComparison(TaskTemplate):
                 continue
             frame_index = shared[int(rng.integers(len(shared)))]
             axis = AXES[int(rng.integers(len(AXES)))]
-            cam = _camera(facts, frame_index)
-            coord_a, coord_b, extent_a, extent_b = _along_axis(cam, a, b, axis)
+            coord_a, coord_b, extent_a, extent_b = _along_axis(_camera(facts, frame_index), a, b, axis)
             if abs(coord_a - coord_b) < MIN_SEPARATION_SHARE * (extent_a + extent_b) / 2.0:
                 yield Drop(SMALL_SEPARATION, f"{a.object_id} vs {b.object_id} along {axis} in frame {frame_index}")
                 continue
+            candidates.append((a, b, {"axis": axis, "frame_index": str(frame_index)}, coord_a, coord_b))
+        answers = [self.solve(facts, (a.object_id, b.object_id), query) for a, b, query, _, _ in candidates]
+        weights = [1 + (category_is_unique(facts, a) and category_is_unique(facts, b)) for a, b, *_ in candidates]
+        chosen = balanced_pick(candidates, answers, weights, MAX_QUESTIONS, rng)
+        if candidates and not chosen:
+            yield Drop(ONE_SIDED_ANSWERS, f"relations found: {', '.join(sorted(set(answers)))}")
+        for a, b, query, coord_a, coord_b in chosen:
             ids = (a.object_id, b.object_id)
-            query = {"axis": axis, "frame_index": str(frame_index)}
+            axis, frame_index = query["axis"], int(query["frame_index"])
             correct = self.solve(facts, ids, query)
             frame_no = keyframe_position(facts, frame_index) + 1
             key = "/".join([facts.scene.scene_id, self.task_type.value, *ids, axis, str(frame_index)])
@@ -88,9 +94,6 @@ class PositionComparison(TaskTemplate):
                                   rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)
-            asked += 1
-            if asked == MAX_QUESTIONS:
-                return
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> str:
         a, b = (_object(facts, i) for i in object_ids)

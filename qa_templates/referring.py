@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from qa_templates.phrasing import category_name
 from schemas.facts import ObjectFact, ObjectObservation, SceneFacts
 from schemas.qa import InputType
 
@@ -25,7 +25,11 @@ class ReferenceSet:
 
 
 def category_is_unique(facts: SceneFacts, obj: ObjectFact) -> bool:
-    return Counter(o.category for o in facts.objects)[obj.category] == 1
+    """True when no other instance of the object's category shows in the video, not even one too small to lift
+    (the scene's pixel-level sightings): only then does "the <category>" name it."""
+    others = {o.instance_id for o in facts.objects if o.category == obj.category}
+    others |= {s.instance_id for s in facts.scene.sightings if s.category == obj.category}
+    return others <= {obj.instance_id}
 
 
 def keyframe_position(facts: SceneFacts, frame_index: int) -> int:
@@ -37,7 +41,7 @@ def reference_sets(facts: SceneFacts, objects: Sequence[ObjectFact],
                    rng: np.random.Generator) -> Iterator[ReferenceSet]:
     """A text variant when every object's category is unique in the scene, and one visual-prompt variant."""
     if all(category_is_unique(facts, o) for o in objects):
-        yield ReferenceSet(InputType.TEXT, tuple(f"the {o.category}" for o in objects), ())
+        yield ReferenceSet(InputType.TEXT, tuple(f"the {category_name(o.category)}" for o in objects), ())
     kinds = [k for k in _VISUAL_KINDS
              if (k is not InputType.MASK or all(_largest_view(o).mask_path for o in objects))
              and (k is not InputType.POINT_BBOX or len(objects) >= 2)]

@@ -1,10 +1,13 @@
 """Task 15, spatial relation: support, stacking, containment, adjacency or separation of two objects (MC).
 
 object_ids: (a, b); the answer is a's relation to b. Contact uses a tolerance of 5% of a's height, at least
-1 cm × the tier's scale (1 mm on tiny tabletops): surfaces within 1.5 tolerances touch. A pair is asked only
+1 cm × the tier's scale (1 mm on tiny tabletops): surfaces within 1.5 tolerances touch. Separated objects are
+"near" within 2.5 of the smaller object's lengths and "far from" each other beyond 3.5. A pair is asked only
 when every quantity that decides it lies clear of its threshold (half a tolerance for heights, a tolerance for
-footprint contact, a quarter of the smaller length for near/far, 15% of the thinner height for side by side);
-solve decides by the thresholds alone.
+footprint contact, a quarter of the smaller length for next to / near, half of it for near / far, 15% of the
+thinner height for side by side); solve decides by the thresholds alone. Distractors are the relations a viewer
+could take the pair for (PLAUSIBLE), never ones also literally true; the pairs asked are picked so that no
+relation answers more than 40% of a scene's rows.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ import numpy as np
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import metric_ready, passing
 from qa_templates.motion_planning import Box, contact_tolerance, footprint_gap, footprint_inset
-from qa_templates.options import mc_answer
+from qa_templates.options import ONE_SIDED_ANSWERS, balanced_pick, mc_answer
 from qa_templates.phrasing import phrase
-from qa_templates.referring import reference_sets
+from qa_templates.referring import category_is_unique, reference_sets
 from qa_templates.units import length_phrase
 from schemas.facts import ObjectFact, SceneFacts
 from schemas.qa import TaskType
@@ -31,16 +34,21 @@ AMBIGUOUS_GAP = "ambiguous_gap"
 AMBIGUOUS_CONTAINMENT = "ambiguous_containment"
 NO_NAMED_RELATION = "no_named_relation"
 
-ON_TOP, SUPPORTING, NEXT_TO, INSIDE, HANGING, APART = (
-    "resting on top of", "supporting", "next to", "inside", "hanging above", "not touching")
-RELATIONS = (ON_TOP, SUPPORTING, NEXT_TO, INSIDE, HANGING, APART)
-CONFLICTS = {NEXT_TO: {APART}, APART: {NEXT_TO}, HANGING: {APART}, INSIDE: {APART}}
-"""Relations that are also literally true of the correct one, never offered beside it."""
+ON_TOP, SUPPORTING, NEXT_TO, INSIDE, HANGING, NEAR, FAR = (
+    "resting on top of", "supporting", "next to", "inside", "hanging above", "near but not touching", "far from")
+RELATIONS = (ON_TOP, SUPPORTING, NEXT_TO, INSIDE, HANGING, NEAR, FAR)
+PLAUSIBLE = {ON_TOP: (SUPPORTING, HANGING, NEXT_TO, INSIDE), SUPPORTING: (ON_TOP, NEXT_TO, INSIDE),
+             INSIDE: (ON_TOP, SUPPORTING, NEXT_TO), HANGING: (ON_TOP, SUPPORTING, NEXT_TO),
+             NEXT_TO: (NEAR, ON_TOP, SUPPORTING, FAR), NEAR: (NEXT_TO, FAR), FAR: (NEAR, NEXT_TO)}
+"""Distractors per correct relation: what the pair could be mistaken for. Never a relation also literally true of
+it (a hanging object is near too; a contained one may touch the side), never stacking for objects far apart."""
 LEVEL_SHARE, LEVEL_MARGIN = 0.5, 0.15
 """Side by side means height ranges overlapping by at least half the thinner object's height (± 15%)."""
 NEAR_GAP, FAR_GAP = 0.5, 1.0
-"""'next to' up to half the smaller object's length apart, 'not touching' from one length on (asked only
-outside that band; the decision itself splits it in the middle)."""
+"""'next to' up to half the smaller object's length apart, separated from one length on (asked only outside
+that band; the decision itself splits it in the middle)."""
+CLOSE_GAP, DISTANT_GAP = 2.5, 3.5
+"""Separated objects are 'near' up to 2.5 smaller lengths apart and 'far from' each other from 3.5 on."""
 MAX_QUESTIONS = 5
 
 PHRASINGS = ("What is the relation of {a} to {b}?",
@@ -66,10 +74,16 @@ class SpatialRelation(TaskTemplate):
                     yield found
                 else:
                     by_relation[found].append((a, b))
-        for a, b in _round_robin(by_relation, rng)[:MAX_QUESTIONS]:
+        pairs = [pair for found in sorted(by_relation) for pair in by_relation[found]]
+        answers = [found for found in sorted(by_relation) for _ in by_relation[found]]
+        weights = [1 + (category_is_unique(facts, a) and category_is_unique(facts, b)) for a, b in pairs]
+        chosen = balanced_pick(pairs, answers, weights, MAX_QUESTIONS, rng)
+        if pairs and not chosen:
+            yield Drop(ONE_SIDED_ANSWERS, f"relations found: {', '.join(sorted(by_relation))}")
+        for a, b in chosen:
             ids = (a.object_id, b.object_id)
             correct = self.solve(facts, ids, {})
-            pool = [r for r in RELATIONS if r != correct and r not in CONFLICTS.get(correct, ())]
+            pool = PLAUSIBLE[correct]
             distractors = [pool[i] for i in rng.permutation(len(pool))[:3]]
             answer, letter = mc_answer(correct, distractors, key="/".join((facts.scene.scene_id, "relation", *ids)))
             for refs in reference_sets(facts, [a, b], rng):
@@ -117,7 +131,9 @@ def _decide(a: ObjectFact, b: ObjectFact, tol: float, judge: _Judge) -> str:
     scale = min(a.size_lwh[0], b.size_lwh[0])
     far = (NEAR_GAP + FAR_GAP) / 2.0 * scale
     if judge.at_least(gap, far, (FAR_GAP - NEAR_GAP) / 2.0 * scale, AMBIGUOUS_GAP, "footprint gap"):
-        return APART
+        distant = (CLOSE_GAP + DISTANT_GAP) / 2.0 * scale
+        return FAR if judge.at_least(gap, distant, (DISTANT_GAP - CLOSE_GAP) / 2.0 * scale, AMBIGUOUS_GAP,
+                                     "footprint gap") else NEAR
     vertical = _vertical(a, b, tol, judge)
     if judge.at_least(gap, -tol, tol, AMBIGUOUS_OVERLAP, "footprint gap"):
         return NEXT_TO if vertical == "level" else "close but not side by side"
@@ -150,17 +166,6 @@ def _vertical(a: ObjectFact, b: ObjectFact, tol: float, judge: _Judge) -> str:
     overlap = min(a.top_z, b.top_z) - max(a.bottom_z, b.bottom_z)
     level = judge.at_least(overlap, LEVEL_SHARE * thinner, LEVEL_MARGIN * thinner, AMBIGUOUS_CONTACT, "overlap")
     return "level" if level else "partial"
-
-
-def _round_robin(by_relation: dict[str, list], rng: np.random.Generator) -> list:
-    """Pairs taken one relation at a time (shuffled), so rare relations are asked before common ones repeat."""
-    queues = [[pairs[i] for i in rng.permutation(len(pairs))] for _, pairs in sorted(by_relation.items())]
-    out = []
-    while any(queues):
-        for queue in queues:
-            if queue:
-                out.append(queue.pop())
-    return out
 
 
 def _rationale(a: ObjectFact, b: ObjectFact, names: tuple[str, ...], correct: str, tier: ScaleTier) -> str:

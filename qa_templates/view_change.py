@@ -14,7 +14,7 @@ import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.geometry import camera_centre, camera_forward, yaw_change_deg
-from qa_templates.options import mc_answer
+from qa_templates.options import ONE_SIDED_ANSWERS, balanced_pick, mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.units import length_phrase
 from schemas.facts import CameraFact, SceneFacts
@@ -25,6 +25,9 @@ AMBIGUOUS_MOTION = "ambiguous_motion"
 NO_HEADING = "no_heading"
 
 MIN_MOTION_DEG = 10.0
+MAX_TURN_DEG = 160.0
+"""A turn nearer half a turn than this is dropped: two frames' poses fix the angle only up to a full turn, so a
+turn of about 180° is as much left as right."""
 DOMINANCE = 2.0
 """The dominant motion must be at least twice as large as the next one."""
 MAX_QUESTIONS = 6
@@ -51,28 +54,27 @@ class ViewChange(TaskTemplate):
         frames = tuple(c.frame_index for c in facts.cameras)
         if len(frames) < 2:
             return
-        asked, tried = 0, set()
+        candidates, tried = [], set()
         for _ in range(MAX_TRIES):
-            pair = tuple(int(i) for i in rng.choice(len(frames), 2, replace=False))
-            if asked >= MAX_QUESTIONS or pair in tried:
-                continue
-            tried.add(pair)
-            query = {"frame_a": str(frames[pair[0]]), "frame_b": str(frames[pair[1]])}
-            sizes = _motion_sizes(facts, query)
-            if sizes is None:
-                yield Drop(NO_HEADING, f"frame {query['frame_a']} looks straight up or down")
-                continue
-            ranked = sorted(sizes.items(), key=lambda kv: -abs(kv[1]))
-            (axis, size), (_, runner_up) = ranked[0], ranked[1]
-            if abs(size) < MIN_MOTION_DEG:
-                yield Drop(TOO_LITTLE_MOTION, f"largest motion {abs(size):.1f}°")
-                continue
-            if abs(size) < DOMINANCE * abs(runner_up):
-                yield Drop(AMBIGUOUS_MOTION, f"{axis} {abs(size):.1f}° vs {ranked[1][0]} {abs(runner_up):.1f}°")
-                continue
-            asked += 1
+            drawn = tuple(int(i) for i in rng.choice(len(frames), 2, replace=False))
+            for pair in (drawn, drawn[::-1]):  # both ways in time: the reverse motion balances the answers
+                if pair in tried:
+                    continue
+                tried.add(pair)
+                query = {"frame_a": str(frames[pair[0]]), "frame_b": str(frames[pair[1]])}
+                found = _dominant_motion(facts, query)
+                if isinstance(found, Drop):
+                    yield found
+                else:
+                    candidates.append((pair, query, found))
+        answers = [self.solve(facts, (), query) for _, query, _ in candidates]
+        chosen = balanced_pick(candidates, answers, [1] * len(candidates), MAX_QUESTIONS, rng)
+        if candidates and not chosen:
+            yield Drop(ONE_SIDED_ANSWERS, f"motions found: {', '.join(sorted(set(answers)))}")
+        for pair, query, sizes in chosen:
             correct = self.solve(facts, (), query)
-            opposite = MOTIONS[axis][int(size > 0)]
+            axis = max(sizes, key=lambda k: abs(sizes[k]))
+            opposite = MOTIONS[axis][int(sizes[axis] > 0)]
             # other axes offer only motions that did not happen
             untrue = [m for other, amount in sizes.items() if other != axis for m in MOTIONS[other]
                       if abs(amount) < MIN_MOTION_DEG / 2.0 or m == MOTIONS[other][int(amount > 0)]]
@@ -90,6 +92,22 @@ class ViewChange(TaskTemplate):
         sizes = _motion_sizes(facts, query)
         axis, size = max(sizes.items(), key=lambda kv: abs(kv[1]))
         return MOTIONS[axis][0 if size > 0 else 1]
+
+
+def _dominant_motion(facts: SceneFacts, query: dict[str, str]) -> dict[str, float] | Drop:
+    """The motion sizes of a frame pair whose largest motion is big enough and dominates, else the drop."""
+    sizes = _motion_sizes(facts, query)
+    if sizes is None:
+        return Drop(NO_HEADING, f"frame {query['frame_a']} looks straight up or down")
+    ranked = sorted(sizes.items(), key=lambda kv: -abs(kv[1]))
+    (axis, size), (runner_axis, runner_up) = ranked[0], ranked[1]
+    if abs(size) < MIN_MOTION_DEG:
+        return Drop(TOO_LITTLE_MOTION, f"largest motion {abs(size):.1f}°")
+    if abs(sizes["yaw"]) > MAX_TURN_DEG:
+        return Drop(AMBIGUOUS_MOTION, f"turn of {abs(sizes['yaw']):.0f}°: left or right is undecided")
+    if abs(size) < DOMINANCE * abs(runner_up):
+        return Drop(AMBIGUOUS_MOTION, f"{axis} {abs(size):.1f}° vs {runner_axis} {abs(runner_up):.1f}°")
+    return sizes
 
 
 def _cameras(facts: SceneFacts, query: dict[str, str]) -> tuple[CameraFact, CameraFact]:

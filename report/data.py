@@ -52,6 +52,21 @@ class NumericAnswers:
 
 
 @dataclass(frozen=True)
+class ChoiceBalance:
+    """One multiple-choice task's answers in one tier: rows, the most frequent correct option and its share of the
+    rows, and how many rows have their correct option at each letter."""
+
+    task_type: str
+    tier: str
+    rows: int
+    answers: int
+    """Different correct options (2 where some scene offered only two, asked half and half)."""
+    top_answer: str
+    top_share: float
+    letters: dict[str, int]
+
+
+@dataclass(frozen=True)
 class Failure:
     uri: str
     stage: str
@@ -66,6 +81,7 @@ class ReportData:
     qa_counts: dict[tuple[str, str], int]
     """(tier, task_type) → QA rows; combinations without rows are absent."""
     numeric_answers: list[NumericAnswers]
+    choice_balance: list[ChoiceBalance]
     object_sizes_m: dict[str, list[float]]
     """tier → each object's largest dimension in metres."""
     scene_extents_m: dict[str, list[float]]
@@ -89,6 +105,7 @@ def load_report_data(layout: OutputLayout, samples_per_tier: int = 2, failures_l
             qa_counts={(r["scale"], r["task_type"]): r["n"] for r in _rows(con, (
                 "SELECT scale, task_type, count(*) AS n FROM qa GROUP BY ALL"))},
             numeric_answers=_numeric_answers(con),
+            choice_balance=_choice_balance(con),
             object_sizes_m=_by_tier(con, "SELECT scale, list_max(size_lwh) AS v FROM objects"),
             scene_extents_m=_by_tier(con, "SELECT scale, extent_m AS v FROM scenes"),
             reject_reasons=Counter({(r["task_type"], r["reason"]): r["n"] for r in _rows(con, (
@@ -139,6 +156,27 @@ def _numeric_answers(con: duckdb.DuckDBPyConnection) -> list[NumericAnswers]:
         quantity = "length" if DisplayUnit(r["unit"]) in UNIT_PER_METRE else r["unit"]
         groups.setdefault((r["task_type"], quantity, r["scale"], unit), []).append(value)
     return [NumericAnswers(*key, values) for key, values in groups.items()]
+
+
+def _choice_balance(con: duckdb.DuckDBPyConnection) -> list[ChoiceBalance]:
+    answers: dict[tuple[str, str], Counter] = {}
+    letters: dict[tuple[str, str], Counter] = {}
+    per_scene: dict[tuple[str, str], dict[str, set]] = {}
+    for r in _rows(con, "SELECT task_type, scale, scene_id, answer.correct_letter AS letter, answer.options["
+                        "list_position(['A', 'B', 'C', 'D', 'E'], answer.correct_letter)] AS correct FROM qa "
+                        "WHERE answer.kind = 'multiple_choice'"):
+        key = (r["task_type"], r["scale"])
+        answers.setdefault(key, Counter())[r["correct"]] += 1
+        letters.setdefault(key, Counter())[r["letter"]] += 1
+        per_scene.setdefault(key, {}).setdefault(r["scene_id"], set()).add(r["correct"])
+    order = [t.value for t in ScaleTier]
+    out = []
+    for (task, tier), counts in sorted(answers.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]))):
+        (top, n_top), rows = counts.most_common(1)[0], sum(counts.values())
+        two_answer_scene = any(len(seen) == 2 for seen in per_scene[(task, tier)].values())
+        out.append(ChoiceBalance(task, tier, rows, 2 if two_answer_scene else len(counts), top, n_top / rows,
+                                 dict(sorted(letters[(task, tier)].items()))))
+    return out
 
 
 def _by_tier(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, list[float]]:

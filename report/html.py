@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from qa_templates.options import MAX_ANSWER_SHARE, MAX_YES_NO_SHARE, TWO_ANSWER_SHARE, answer_share_limit
 from report.data import ReportData
 from report.plots import TIER_COLORS
 from report.samples import SampleView
@@ -29,6 +30,7 @@ figure.plot{margin:0}
 figure.plot svg{width:100%;height:auto;display:block}
 .empty{color:#1a7f37;background:#eef8f0;border-radius:6px;padding:10px 14px;margin:6px 0}
 table{border-collapse:collapse;width:100%;font-size:12.5px;margin-top:10px}
+td.over{color:#c0392b;font-weight:bold}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e4e8ee;vertical-align:top}
 th{color:#6b7785;font-weight:normal;text-transform:uppercase;font-size:11px;letter-spacing:.5px}
 .samples{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:16px}
@@ -60,6 +62,9 @@ def render_page(data: ReportData, plots: dict[str, str], samples: list[SampleVie
         _section("Numeric answers in tier units", "Distribution of every numeric answer per task and tier; lengths "
                  "in the tier's unit (mm, cm, m), other quantities in SI. Dotted line: median.",
                  _plot("answers", plots, "No numeric answers.")),
+        _section("Multiple-choice answer balance", "Per task and tier: rows, the most frequent correct option and "
+                 f"its share (red above {MAX_ANSWER_SHARE:.0%}; {TWO_ANSWER_SHARE:.0%} where a scene offers only two, "
+                 f"{MAX_YES_NO_SHARE:.0%} for yes/no), and the rows answered at each letter.", _balance_table(data)),
         _section("Object size and scene extent per tier", "Log axis from millimetres to kilometres. Shaded band: "
                  "the extent range that defines the tier.", _plot("scales", plots)),
         _section("Dropped by quality gates", "Candidates not emitted because a quality gate failed (near ties, partial "
@@ -105,6 +110,20 @@ def _plot(name: str, plots: dict[str, str], when_empty: str = "Nothing to plot."
     if name not in plots:
         return f'<p class="empty" id="empty-{name}">{escape(when_empty)}</p>'
     return f'<figure class="plot" id="plot-{name}">{plots[name]}</figure>'
+
+
+def _balance_table(data: ReportData) -> str:
+    if not data.choice_balance:
+        return '<p class="empty" id="empty-balance">No multiple-choice answers.</p>'
+    rows = "".join(
+        f'<tr><td>{escape(b.task_type.replace("_", " "))}</td><td>{escape(b.tier.replace("_", " "))}</td>'
+        f'<td>{b.rows}</td><td>{b.answers}</td><td>{escape(b.top_answer)}</td>'
+        f'<td{" class=over" if b.top_share > answer_share_limit(b.top_answer, b.answers) + 1e-9 else ""}>'
+        f'{b.top_share:.0%}</td>'
+        f'<td>{" ".join(f"{letter} {n}" for letter, n in b.letters.items())}</td></tr>'
+        for b in data.choice_balance)
+    return (f'<table id="answer-balance"><tr><th>task</th><th>tier</th><th>rows</th><th>answers</th>'
+            f'<th>most frequent answer</th><th>share</th><th>letters</th></tr>{rows}</table>')
 
 
 def _failure_table(data: ReportData) -> str:

@@ -82,10 +82,25 @@ class ObjectFact(_Row):
     first_seen_frame: int = Field(ge=0)
     footprint_coverage: float = Field(ge=0, le=1, description="how fully complete views pin the footprint down: "
                                       "the top face across it, or two adjacent side faces along their length")
+    footprint_ambiguous: bool = Field(default=False, description="two footprints of different size or centre "
+                                                                 "explain the points about equally well (no side "
+                                                                 "faces decide the orientation)")
     observations: list[ObjectObservation]
     provenance: Provenance
     from_box: bool = Field(default=False, description="size, centre and yaw are an annotated 3D box's (exact, "
                                                       "whatever was seen of it), not lifted from points")
+
+
+class Sighting(_Row):
+    """Where an instance shows in the video at pixel level (occlusion included), over every frame whose instance
+    masks are known: what a question about what "appears in the video" rests on, however small it shows."""
+
+    instance_id: int = Field(ge=1)
+    category: str
+    first_frame: int = Field(ge=0, description="first frame with any pixel of it")
+    first_clear_frame: int | None = Field(description="first frame where its mask box is at least 20×20 px; None "
+                                                      "when it never is (visible, but too small to be sure)")
+    n_frames: int = Field(ge=1, description="frames with any pixel of it")
 
 
 class RoomFact(_Row):
@@ -113,14 +128,24 @@ class SceneFact(_Row):
     fps: float = Field(gt=0)
     room: RoomFact | None = None
     provenance: Provenance
+    sightings: list[Sighting] = Field(default_factory=list, description="every instance that shows at pixel level, "
+                                      "objects too small to lift included")
+    sightings_from: Literal["all_frames", "keyframes"] = Field(
+        default="keyframes", description="the frames `sightings` were read over: every frame of the video where "
+                                         "the source has per-frame masks, else the keyframes")
     metric: bool = Field(default=True, description="False for a source in its own (SfM) units that nothing put "
                                                    "to scale: its metric tasks are gated out")
     scale_method: Literal["depth_ratio", "size_prior"] | None = Field(
         default=None, description="how up-to-scale SfM poses were made metric; None for native (metric) poses")
     scale_m_per_unit: float | None = Field(default=None, gt=0, description="metres per SfM unit")
     scale_relative_mad: float | None = Field(
-        default=None, ge=0, description="spread of the scale estimate (median |ratio − scale| / scale): metric "
-                                        "answers of the scene are off by about this share")
+        default=None, ge=0, description="spread of the scale estimate's samples (median |ratio − scale| / scale)")
+    scale_uncertainty: float | None = Field(
+        default=None, ge=0, description="relative error the estimated scale stays within in 95 % of calibration "
+                                        "scenes: metric answers of the scene are off by up to this share")
+    scale_weakness: str | None = Field(
+        default=None, description="why the reconstruction behind the estimated scale is too weak for metric "
+                                  "answers (few keyframes registered, no baseline); None when it is not")
 
 
 class SceneFacts(BaseModel):

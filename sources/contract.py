@@ -80,6 +80,7 @@ class SceneInputs:
     depth_m: np.ndarray | None = None  # float32 [K, H, W], 0 = invalid
     depth_dense: bool = True  # False for sparse depth (LiDAR points): fit for occlusion tests, not for lifting
     instance_ids: np.ndarray | None = None  # uint16 [K, H, W], 0 = none
+    frame_instance_ids: np.ndarray | None = None  # uint16 [n_frames, H, W]: every frame's, where the source has them
     categories: dict[int, str] = field(default_factory=dict)
     boxes: list[NativeBox] | None = None
     up: np.ndarray | None = None  # gravity up in the world; None where the source does not define it

@@ -1,5 +1,14 @@
 """Metric scale for an up-to-scale SfM reconstruction: a robust ratio against metric depth, or per-category size
-priors when no metric depth exists. Each estimate carries its spread (relative MAD), which gates metric QA."""
+priors when no metric depth exists. Each estimate carries its spread (relative MAD), a calibrated uncertainty and,
+for a reconstruction too weak to trust, the reason; both gate metric QA.
+
+The spread of the per-point ratios says how well the depth agrees with the points, not how far the scale is off: a
+reconstruction from a short baseline can be consistent with the depth and still have its translations a few percent
+short (rotation and focal errors of a fraction of a pixel, magnified by depth over baseline). The uncertainty
+therefore also carries that conditioning term (reprojection error over focal length times scene depth over
+baseline) and a term for the keyframes SfM failed to register, each with a factor fitted on synthetic scenes whose
+true scale is known, so that the true scale error lies within the uncertainty in at least 95 % of them
+(`benchmarks.scale_calibration` measures it)."""
 
 from __future__ import annotations
 
@@ -20,6 +29,19 @@ MIN_OBJECT_POINTS = 8
 SIZE_PRIOR_SPREAD = 0.25
 """Relative spread of real object sizes around a category's typical size: the least uncertainty a size-prior
 scale can claim, however well the objects agree."""
+MIN_REGISTERED = 3
+"""A reconstruction registering fewer keyframes than this is too weak to scale metric answers by."""
+MIN_REGISTERED_SHARE = 0.5
+"""Nor one registering less than this share of its keyframes (the rest of the video went unseen or failed)."""
+MIN_BASELINE_RATIO = 0.05
+"""Nor one whose widest camera baseline is under this share of the scene's median depth (a turn on the spot)."""
+CONDITIONING_FACTOR = 16.0
+"""Scale error per unit of (reprojection px / focal px) × (median depth / widest baseline)."""
+UNREGISTERED_FACTOR = 0.3
+"""Scale error per unregistered share of the keyframes: where SfM lost frames, the frames it kept drift too."""
+UNCERTAINTY_FLOOR = 0.02
+"""The least uncertainty an SfM scale claims, however well conditioned. The three constants are fitted on synthetic
+scenes of every tier so that their true scale errors lie within the uncertainty (benchmarks.scale_calibration)."""
 SIZE_PRIORS_M: dict[str, float] = {
     "person": 1.7, "car": 4.5, "truck": 8.0, "bus": 12.0, "bicycle": 1.7, "motorcycle": 2.1, "boat": 6.0,
     "bench": 1.5, "chair": 0.9, "couch": 2.0, "sofa": 2.0, "bed": 2.0, "dining table": 1.5, "table": 1.3,
@@ -42,6 +64,8 @@ class ScaleEstimate:
     relative_mad: float  # median |ratio − scale| / scale over the samples (size priors: at least the prior spread)
     n_points: int  # samples behind the estimate: SfM points (depth ratio) or objects (size priors)
     method: Literal["depth_ratio", "size_prior"]
+    uncertainty: float  # relative error the scale stays within in 95 % of calibration scenes
+    weakness: str | None = None  # why the reconstruction is too weak for metric answers at all; None if it is not
 
 
 def align_to_depth(rec: SfMReconstruction, depth_m: np.ndarray) -> ScaleEstimate:
@@ -60,7 +84,7 @@ def align_to_depth(rec: SfMReconstruction, depth_m: np.ndarray) -> ScaleEstimate
     if len(samples) < MIN_DEPTH_POINTS:
         raise ScaleAlignmentError(f"{len(samples)} SfM point(s) project onto valid depth; the depth-ratio scale "
                                   f"needs {MIN_DEPTH_POINTS}")
-    return _estimate(samples, "depth_ratio", floor=0.0)
+    return _estimate(rec, samples, "depth_ratio", floor=0.0)
 
 
 def align_to_size_priors(rec: SfMReconstruction, instance_ids: np.ndarray, categories: Mapping[int, str],
@@ -81,7 +105,7 @@ def align_to_size_priors(rec: SfMReconstruction, instance_ids: np.ndarray, categ
         known = sorted({c for c in categories.values() if c in priors})
         raise ScaleAlignmentError(f"no object with a size prior has {MIN_OBJECT_POINTS}+ SfM points "
                                   f"(categories with priors in the scene: {known or 'none'})")
-    return _estimate(np.asarray(ratios), "size_prior", floor=SIZE_PRIOR_SPREAD)
+    return _estimate(rec, np.asarray(ratios), "size_prior", floor=SIZE_PRIOR_SPREAD)
 
 
 def scaled(rec: SfMReconstruction, estimate: ScaleEstimate) -> SfMReconstruction:
@@ -119,7 +143,44 @@ def _longest_extent(xyz: np.ndarray) -> float:
     return float((np.percentile(local, 95, axis=0) - np.percentile(local, 5, axis=0)).max())
 
 
-def _estimate(ratios: np.ndarray, method: Literal["depth_ratio", "size_prior"], floor: float) -> ScaleEstimate:
+def conditioning(rec: SfMReconstruction) -> float:
+    """(mean reprojection error / focal length) × (median point depth / widest camera baseline): how much a small
+    angular error in the reconstruction shifts its translations relative to its depths. Infinite without a
+    baseline."""
+    depth, baseline = _depth_and_baseline(rec)
+    return rec.mean_reprojection_px / rec.fx * depth / baseline if baseline > 0 else float("inf")
+
+
+def weakness(rec: SfMReconstruction) -> str | None:
+    """Why the reconstruction is too weak to scale metric answers by (few keyframes registered, no baseline), or
+    None."""
+    registered, total = int(rec.registered.sum()), len(rec.registered)
+    if registered < MIN_REGISTERED or registered < MIN_REGISTERED_SHARE * total:
+        return (f"SfM registered {registered} of {total} keyframes (metric answers need {MIN_REGISTERED} and "
+                f"{MIN_REGISTERED_SHARE:.0%})")
+    depth, baseline = _depth_and_baseline(rec)
+    if baseline < MIN_BASELINE_RATIO * depth:
+        return (f"SfM camera baseline is {baseline / depth:.1%} of the scene depth (metric answers need "
+                f"{MIN_BASELINE_RATIO:.0%})")
+    return None
+
+
+def _depth_and_baseline(rec: SfMReconstruction) -> tuple[float, float]:
+    """Median depth of the observed points and the widest distance between registered cameras, in SfM units."""
+    depths = [_camera_points(rec, i, rec.points_xyz[rec.observations[i][1]])[:, 2]
+              for i in np.flatnonzero(rec.registered)]
+    depth = float(np.median(np.concatenate(depths))) if depths else 0.0
+    centres = rec.camera_to_world[rec.registered][:, :3, 3]
+    baseline = float(np.linalg.norm(centres[:, None] - centres[None], axis=2).max()) if len(centres) else 0.0
+    return depth, baseline
+
+
+def _estimate(rec: SfMReconstruction, ratios: np.ndarray, method: Literal["depth_ratio", "size_prior"],
+              floor: float) -> ScaleEstimate:
     scale = float(np.median(ratios))
-    mad = float(np.median(np.abs(ratios - scale))) / scale
-    return ScaleEstimate(scale=scale, relative_mad=max(mad, floor), n_points=len(ratios), method=method)
+    mad = max(float(np.median(np.abs(ratios - scale))) / scale, floor)
+    unregistered = 1 - float(rec.registered.mean())
+    uncertainty = max(mad, UNCERTAINTY_FLOOR, CONDITIONING_FACTOR * conditioning(rec),
+                      UNREGISTERED_FACTOR * unregistered)
+    return ScaleEstimate(scale=scale, relative_mad=mad, n_points=len(ratios), method=method,
+                         uncertainty=uncertainty, weakness=weakness(rec))

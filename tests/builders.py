@@ -9,17 +9,7 @@ from schemas.annotations import (CameraFrame, CameraTrack, Intrinsics, ObjectAnn
                                  RegionAnnotation, SceneAnnotation)
 from schemas.facts import SceneFacts
 from schemas.tiers import ScaleTier
-
-
-def look_at(position, target) -> np.ndarray:
-    """camera_to_world with OpenCV axes and zero roll."""
-    forward = np.asarray(target, float) - np.asarray(position, float)
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    pose = np.eye(4)
-    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, np.cross(forward, right), forward, position
-    return pose
+from tests.box_views import look_at
 
 
 def orbit_track(radius: float, height: float, n_frames: int = 8, arc_deg: float = 90.0,

@@ -8,24 +8,28 @@ the exact boxes (facts/exact.py), never from the lifted depth.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 
-import duckdb
 import numpy as np
 import pytest
 
 from facts.exact import exact_scene_facts
 from qa_templates.base import template_for
+from qa_templates.options import answer_share_limit
+from schemas.annotations import OrientedBox
 from schemas.qa import TASK_TIERS, TaskType
-from schemas.tiers import ScaleTier
+from schemas.tiers import TIER_SPECS, ScaleTier
+from storage.catalog import open_catalog
 from storage.commits import read_manifest
 from storage.layout import OutputLayout
-from tests.ground_truth import NUMERIC_TASKS, GroundTruth
+from tests.ground_truth import (NUMERIC_TASKS, GroundTruth, box_frame, execute_plan_text, overlap_depth,
+                                 sweep_depth)
 from training.metrics import mean_relative_accuracy
 
 
 def _qa(run) -> list[dict]:
-    with duckdb.connect(str(run.output / "catalog.duckdb"), read_only=True) as con:
+    with open_catalog(OutputLayout(run.output)) as con:
         return con.sql("SELECT * FROM qa").to_arrow_table().to_pylist()
 
 
@@ -76,7 +80,7 @@ def test_multiple_choice_answers_agree_with_ground_truth_geometry(default_run):
 
 @pytest.mark.e2e
 def test_every_task_present_in_every_tier_it_belongs_to(default_run):
-    with duckdb.connect(str(default_run.output / "catalog.duckdb"), read_only=True) as con:
+    with open_catalog(OutputLayout(default_run.output)) as con:
         present = set(con.sql("SELECT DISTINCT scale, task_type FROM qa").fetchall())
     expected = {(tier.value, task.value) for task in TaskType for tier in TASK_TIERS[task]}
     assert expected - present == set(), sorted(expected - present)
@@ -87,7 +91,7 @@ def test_every_task_present_in_every_tier_it_belongs_to(default_run):
 @pytest.mark.e2e
 def test_summary_and_catalog_views(default_run):
     assert "succeeded" in default_run.stdout
-    with duckdb.connect(str(default_run.output / "catalog.duckdb"), read_only=True) as con:
+    with open_catalog(OutputLayout(default_run.output)) as con:
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                   for t in ("videos", "frames", "scenes", "objects", "cameras", "qa", "rejects", "failures", "runs")}
         letters = dict(con.execute("SELECT answer.correct_letter, count(*) FROM qa "
@@ -101,27 +105,117 @@ def test_summary_and_catalog_views(default_run):
     assert sum(f["rows"] for f in manifest["files"].values()) == counts["qa"]
 
 
+def _canonical_boxes(default_run, row) -> dict[str, OrientedBox]:
+    """Every annotated box of the row's scene, seen or not, in the row's canonical frame (its first frame's)."""
+    from facts.canonical import canonical_from_world, yaw_in_canonical
+
+    truth = GroundTruth.from_scene_dir(default_run.data_root / row["scene_id"])
+    canonical = canonical_from_world(truth.poses[row["frame_indices"][0]], np.asarray(truth.scene.up))
+    return {object_id: OrientedBox(center=tuple(canonical[:3, :3] @ np.asarray(o.box.center) + canonical[:3, 3]),
+                                   size=o.box.size, yaw_deg=yaw_in_canonical(canonical, o.box.yaw_deg))
+            for object_id, o in truth.boxes.items()}
+
+
 @pytest.mark.e2e
 def test_manipulation_plans_are_collision_free_among_ground_truth_boxes(default_run):
     """Obstacles are every annotated box, seen or not, in the row's canonical frame."""
-    from facts.canonical import canonical_from_world, yaw_in_canonical
     from qa_templates.motion_planning import Box, path_collides
 
     checked = 0
     for row in _qa(default_run):
         if row["task_type"] != "manipulation_planning":
             continue
-        truth = GroundTruth.from_scene_dir(default_run.data_root / row["scene_id"])
-        canonical = canonical_from_world(truth.poses[row["frame_indices"][0]], np.asarray(truth.scene.up))
-        boxes = {object_id: Box(tuple(canonical[:3, :3] @ np.asarray(o.box.center) + canonical[:3, 3]),
-                                tuple(o.box.size), yaw_in_canonical(canonical, o.box.yaw_deg))
-                 for object_id, o in truth.boxes.items()}
+        boxes = {object_id: Box(tuple(box.center), tuple(box.size), box.yaw_deg)
+                 for object_id, box in _canonical_boxes(default_run, row).items()}
         moved = boxes[row["object_ids"][0]]
         obstacles = [box for object_id, box in boxes.items() if object_id != row["object_ids"][0]]
         waypoints = json.loads(dict(row["query"])["plan"])
         assert not path_collides(waypoints, moved, obstacles), (row["scene_id"], row["question"])
         checked += 1
     assert checked > 0
+
+
+@pytest.mark.e2e
+def test_manipulation_options_read_literally_leave_one_way_to_the_goal(default_run):
+    """Every option executed as worded (tests/ground_truth.py reads the words) against the annotated boxes: the
+    correct one reaches the goal beside the target without touching a box, every distractor runs at least the
+    tier's margin into one (sampled at an eighth of it) or ends elsewhere."""
+    from qa_templates.manipulation_planning import DISTRACTOR_MARGIN_M, RELATIONS
+
+    checked = 0
+    for row in _qa(default_run):
+        if row["task_type"] != "manipulation_planning":
+            continue
+        boxes = _canonical_boxes(default_run, row)
+        moved, target = (boxes[i] for i in row["object_ids"])
+        obstacles = [box for object_id, box in boxes.items() if object_id != row["object_ids"][0]]
+        margin = DISTRACTOR_MARGIN_M[ScaleTier(row["scale"])]
+        direction = np.array([*RELATIONS[dict(row["query"])["relation"]][0], 0.0])
+        valid = []
+        for letter, option in zip("ABCDE", row["answer"]["options"]):
+            path = execute_plan_text(option, np.asarray(moved.center))
+            depth = sweep_depth(path, moved, obstacles, step_m=margin / 8)
+            end = OrientedBox(center=tuple(path[-1]), size=moved.size, yaw_deg=moved.yaw_deg)
+            reaches = (abs(path[-1][2] - moved.center[2]) < 1e-9 and (path[-1] - target.center) @ direction > 0
+                       and overlap_depth(box_frame(end), box_frame(target)) <= 1e-9)
+            if reaches and depth <= 1e-6:
+                valid.append(letter)
+            else:
+                assert depth >= 0.9 * margin or not reaches, (row["scene_id"], option, depth)
+        assert valid == [row["answer"]["correct_letter"]], (row["scene_id"], row["question"], valid)
+        checked += 1
+    assert checked > 0
+
+
+@pytest.mark.e2e
+def test_multiple_choice_answers_are_balanced_per_task_and_tier(default_run):
+    """No correct option answers more than 40% of a task's rows in a tier; where a scene offered only two answers
+    (asked half and half) the tier's bound is half, and yes/no stays within 60%. Within each task every letter
+    carries at least half its fair share of the questions with that many options (where there are four per
+    letter or more: letters cycle within each scene, scenes start at letters drawn from their ids)."""
+    answers, per_scene, letters = defaultdict(Counter), defaultdict(set), defaultdict(Counter)
+    for row in _qa(default_run):
+        answer = row["answer"]
+        if answer["kind"] != "multiple_choice":
+            continue
+        correct = answer["options"]["ABCDE".index(answer["correct_letter"])]
+        answers[(row["task_type"], row["scale"])][correct] += 1
+        per_scene[(row["task_type"], row["scale"], row["scene_id"])].add(correct)
+        letters[(row["task_type"], len(answer["options"]))][answer["correct_letter"]] += 1
+    two_answer_cells = {key[:2] for key, seen in per_scene.items() if len(seen) == 2}
+    skewed = {}
+    for key, counts in sorted(answers.items()):
+        top, n_top = counts.most_common(1)[0]
+        limit = answer_share_limit(top, 2 if key in two_answer_cells else len(counts))
+        if n_top > limit * sum(counts.values()) + 1e-9:
+            skewed[key] = (top, n_top, sum(counts.values()))
+    print("largest answer share per MC task x tier:", {k: round(c.most_common(1)[0][1] / sum(c.values()), 2)
+                                                       for k, c in sorted(answers.items())})
+    assert not skewed, skewed
+    unbalanced = {key: dict(counts) for key, counts in letters.items() if sum(counts.values()) >= 4 * key[1]
+                  and min(counts.get(letter, 0) for letter in "ABCDE"[:key[1]]) < 0.5 * sum(counts.values()) / key[1]}
+    assert not unbalanced, unbalanced
+
+
+@pytest.mark.e2e
+def test_questions_read_as_words_and_stay_short(default_run):
+    """No snake_case class names ('tv_stand' is 'tv stand'), no question past MAX_QUESTION_CHARS."""
+    from qa_templates.generate import MAX_QUESTION_CHARS
+
+    rows = _qa(default_run)
+    snake = [(r["task_type"], word) for r in rows for word in re.findall(r"\b[a-z]+_[a-z_]+\b", r["question"])]
+    assert not snake, Counter(snake).most_common(10)
+    longest = max(rows, key=lambda r: len(r["question"]))
+    assert len(longest["question"]) <= MAX_QUESTION_CHARS, (longest["task_type"], len(longest["question"]))
+
+
+@pytest.mark.e2e
+def test_default_scenes_measure_inside_their_tier(default_run):
+    with open_catalog(OutputLayout(default_run.output)) as con:
+        extents = con.execute("SELECT scene_id, scale, extent_m FROM scenes").fetchall()
+    outside = [(scene, tier, round(extent, 3)) for scene, tier, extent in extents
+               if not TIER_SPECS[ScaleTier(tier)].min_extent_m <= extent <= TIER_SPECS[ScaleTier(tier)].max_extent_m]
+    assert len(extents) == 10 and not outside, outside
 
 
 @pytest.mark.e2e

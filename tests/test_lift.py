@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from facts.canonical import canonical_from_world
-from facts.lift import MIN_BOX_SIDE_PX, FactsError, Keyframe, lift_scene
+from facts.lift import FactsError, Keyframe, lift_scene
+from facts.visibility import MIN_BOX_SIDE_PX
 from schemas.facts import Provenance
 from schemas.tiers import ScaleTier
 from sources.synthetic import RenderSettings, SceneRenderer, build_scene

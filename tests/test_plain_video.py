@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.shard import Shard, curate_shard
 from pipeline.fill import Specialists, TierSpecialists
-from qa_templates.gates import METRIC_POWER, SCALE_UNCERTAIN
+from qa_templates.gates import METRIC_POWER, SCALE_UNCERTAIN, WEAK_RECONSTRUCTION
 from qa_templates.generate import generate_scene_qa
 from schemas.config import CurateConfig
 from schemas.specialists import DepthModelConfig, DetectorConfig, SfMConfig, TierProfile
@@ -92,8 +92,9 @@ def test_nothing_detected_gives_no_objects_and_counted_skips(first_and_second_ru
 
 def test_rerun_takes_every_specialist_output_from_the_cache(first_and_second_run):
     specialists, (_, first, _), (_, second, _) = first_and_second_run
-    # SfM runs first (a failure is cached too), so only the clip that reconstructs reaches depth and detection
-    expected = {"colmap_sfm": 3, **{runner.spec.name: 1 for runner in specialists.default.runners.values()}}
+    # SfM runs first (a failure is cached too), so only the clip that reconstructs reaches depth and detection; the
+    # one-frame video stops before SfM (a scene needs two keyframes)
+    expected = {"colmap_sfm": 2, **{runner.spec.name: 1 for runner in specialists.default.runners.values()}}
     assert first.cache_misses == expected and not first.cache_hits
     assert second.cache_hits == expected and not second.cache_misses
     assert second.row_counts == first.row_counts and second.drops == first.drops
@@ -110,7 +111,8 @@ def test_scene_records_scale_and_specialist_provenance(first_and_second_run):
                                    "poses": scene["provenance"]["poses"]}
     assert scene["provenance"]["poses"].startswith("colmap_sfm:pycolmap-4.2.1@#")
     assert scene["scale_method"] == "depth_ratio" and scene["scale_m_per_unit"] > 0
-    assert scene["scale_relative_mad"] >= 0 and scene["tier_from"] == "metadata"  # the tabletop/ folder
+    assert scene["scale_uncertainty"] >= max(scene["scale_relative_mad"], 0.005)
+    assert scene["tier_from"] == "metadata"  # the tabletop/ folder
     qa_file = next(f.target for f in result.staged if f.table == "qa")
     assert {row["provenance"] == scene["provenance"] for row in pq.read_table(layout.table_file("qa", qa_file))
             .to_pylist()} == {True}
@@ -138,10 +140,23 @@ def test_uncertain_scale_skips_metric_tasks_with_the_reason():
     facts = tabletop_facts()
     certain = generate_scene_qa(facts, "run")
     shaky = facts.model_copy(update={"scene": facts.scene.model_copy(update={
-        "scale_method": "size_prior", "scale_m_per_unit": 1.0, "scale_relative_mad": 0.25})})
+        "scale_method": "size_prior", "scale_m_per_unit": 1.0, "scale_relative_mad": 0.25,
+        "scale_uncertainty": 0.25})})
     uncertain = generate_scene_qa(shaky, "run")
     metric = {task.value for task in METRIC_POWER}
     asked = {row.task_type.value for row in certain.rows}
     assert asked & metric  # the exact scene asks metric questions
     assert {row.task_type.value for row in uncertain.rows} == asked - metric
     assert {task for (task, reason) in uncertain.drops if reason == SCALE_UNCERTAIN} == asked & metric
+
+
+def test_weak_reconstruction_skips_metric_tasks_with_its_own_reason():
+    facts = tabletop_facts()
+    asked = {row.task_type.value for row in generate_scene_qa(facts, "run").rows}
+    weak = facts.model_copy(update={"scene": facts.scene.model_copy(update={
+        "scale_method": "depth_ratio", "scale_m_per_unit": 1.0, "scale_relative_mad": 0.001,
+        "scale_uncertainty": 0.005, "scale_weakness": "SfM registered 2 of 8 keyframes"})})
+    result = generate_scene_qa(weak, "run")
+    metric = {task.value for task in METRIC_POWER}
+    assert {row.task_type.value for row in result.rows} == asked - metric
+    assert {task for (task, reason) in result.drops if reason == WEAK_RECONSTRUCTION} == asked & metric

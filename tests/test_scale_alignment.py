@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from specialists.scale_alignment import (SIZE_PRIOR_SPREAD, ScaleAlignmentError, align_to_depth, align_to_size_priors,
-                                         scaled)
+from specialists.scale_alignment import (SIZE_PRIOR_SPREAD, UNCERTAINTY_FLOOR, ScaleAlignmentError, align_to_depth,
+                                         align_to_size_priors, scaled, weakness)
 from specialists.sfm import SfMReconstruction
 
 W, H, F = 160, 120, 150.0
@@ -124,3 +126,31 @@ def test_scaled_reconstruction_is_in_metres():
     assert np.allclose(metric.camera_to_world[:, :3, 3], CENTRES)
     assert np.allclose(metric.camera_to_world[:, :3, :3], rec.camera_to_world[:, :3, :3])
     assert np.allclose(metric.points_xyz, rec.points_xyz * METRES_PER_UNIT)
+
+
+def test_uncertainty_covers_the_spread_and_grows_with_reprojection_error_and_depth_over_baseline():
+    rng = np.random.default_rng(4)
+    points = _scene(rng)
+    rec, depth = _reconstruction(points, CENTRES)
+    sharp = align_to_depth(dataclasses.replace(rec, mean_reprojection_px=0.2), depth)
+    blurred = align_to_depth(dataclasses.replace(rec, mean_reprojection_px=2.0), depth)
+    narrow_rec, narrow_depth = _reconstruction(points, CENTRES / 4)
+    narrow = align_to_depth(dataclasses.replace(narrow_rec, mean_reprojection_px=0.2), narrow_depth)
+    assert sharp.uncertainty >= max(sharp.relative_mad, UNCERTAINTY_FLOOR)
+    assert blurred.uncertainty == pytest.approx(10 * sharp.uncertainty, rel=0.01)
+    assert narrow.uncertainty == pytest.approx(4 * sharp.uncertainty, rel=0.05)
+    assert sharp.weakness is None
+
+
+def test_few_registered_keyframes_or_no_baseline_make_a_weak_reconstruction():
+    rng = np.random.default_rng(5)
+    points = _scene(rng)
+    centres = np.array([[0.2 * i, 0.0, 0.0] for i in range(8)])
+    rec, depth = _reconstruction(points, centres)
+    assert weakness(rec) is None
+    two_of_eight = dataclasses.replace(rec, registered=np.arange(8) < 2)
+    assert "registered 2 of 8 keyframes" in weakness(two_of_eight)
+    assert "registered 2 of 8 keyframes" in align_to_depth(two_of_eight, depth).weakness
+    assert "registered 3 of 8" in weakness(dataclasses.replace(rec, registered=np.arange(8) < 3))  # under half
+    turn_rec, _ = _reconstruction(points, centres / 100)  # 1.4 cm of baseline, 9 m away
+    assert "baseline is 0.2% of the scene depth" in weakness(turn_rec)

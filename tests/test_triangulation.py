@@ -37,7 +37,7 @@ def test_triangulated_points_give_the_true_scale_against_true_depth(dl3dv):
     renderer = SceneRenderer(build_scene(ScaleTier.OUTDOOR, 11, fixture.scene_id), fixture.intrinsics)
     depth = np.stack([renderer.render(fixture.camera_to_world[i]).depth for i in inputs.frame_indices])
     rec = triangulate(inputs.rgb, inputs.intrinsics, inputs.camera_to_world)
-    assert len(rec.points_xyz) > 100 and rec.mean_reprojection_px < 1.0
+    assert len(rec.points_xyz) > 50 and rec.mean_reprojection_px < 1.0
     scale = align_to_depth(rec, depth)
     assert scale.scale == pytest.approx(1 / WORLD_SCALE, rel=0.01) and scale.relative_mad < 0.05, scale
 

@@ -90,3 +90,19 @@ def frames_seeing(point: np.ndarray, poses: np.ndarray, half_tangents: tuple[flo
         inside = (np.abs(cam[:, 0] / cam[:, 2]) < margin * half_tangents[0]) & (
             np.abs(cam[:, 1] / cam[:, 2]) < margin * half_tangents[1])
     return int(np.count_nonzero(in_front & inside))
+
+
+@dataclass(frozen=True)
+class TurnPath:
+    """A camera standing still at `eye` and turning: heading from `start_yaw_deg` through `arc_deg` (a short pan
+    of a few tens of degrees up to an almost full turn), pitched `pitch_down_deg` below horizontal."""
+
+    eye: tuple[float, float, float]
+    start_yaw_deg: float
+    arc_deg: float
+    pitch_down_deg: float
+
+    def poses(self, num_frames: int) -> np.ndarray:
+        return np.stack([camera_pose(self.eye, direction_from_angles(self.start_yaw_deg + self.arc_deg * s,
+                                                                      self.pitch_down_deg))
+                         for s in np.linspace(0.0, 1.0, num_frames)])

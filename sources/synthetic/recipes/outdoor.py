@@ -1,4 +1,5 @@
-"""Outdoor (10–100 m): a street lined with buildings and trees, vehicles on the road, filmed driving along it."""
+"""Outdoor (10–100 m): a street lined with buildings and trees, vehicles on the road, filmed driving along it
+(looking down the street, or sweeping from one side of it to the other as the drive goes on)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ VEHICLE_X_RANGE_M = (-40.0, 32.0)  # within ~35 m of the camera's way: a car sta
 TREE_X_RANGE_M = (-45.0, 55.0)
 CAMERA_HEIGHT_M = 4.0
 CAMERA_TRAVEL_M = 60.0
+STRAIGHT_SHARE = 0.3
+"""Share of the drives filmed looking down the street; the others sweep across it (the default set has both)."""
 GAP_M = 1.5
 
 CAR = uniform_size((4.3, 4.8), (1.75, 1.9), (1.4, 1.6))
@@ -68,8 +71,12 @@ def build(rng: np.random.Generator) -> SceneContent:
     )
     start_x = -STREET_LENGTH_M / 2 + rng.uniform(1.0, 4.0)
     lateral = rng.uniform(-0.8, 0.8)
+    pitch_down = rng.uniform(8, 12)
+    if rng.random() < STRAIGHT_SHARE:  # looking down the street, the heading swinging a little: all show at once
+        swing, cycles, phase = rng.uniform(10, 15), rng.uniform(0.5, 1.0), float(rng.choice((0.0, 180.0)))
+    else:  # sweeping from one side of the street to the other while driving: objects come into view
+        swing, cycles, phase = rng.uniform(38, 44), rng.uniform(0.45, 0.55), float(rng.choice((90.0, -90.0)))
     path = LinearPath(start=(start_x, lateral, CAMERA_HEIGHT_M),
                       end=(start_x + CAMERA_TRAVEL_M, lateral, CAMERA_HEIGHT_M), heading_deg=0.0,
-                      pitch_down_deg=rng.uniform(8, 12), yaw_swing_deg=rng.uniform(10, 15),
-                      yaw_cycles=rng.uniform(0.5, 1.0), yaw_phase_deg=float(rng.choice((0.0, 180.0))))
+                      pitch_down_deg=pitch_down, yaw_swing_deg=swing, yaw_cycles=cycles, yaw_phase_deg=phase)
     return builder.content(regions=[RegionAnnotation(kind="street", box=street)], world=world, camera_path=path)

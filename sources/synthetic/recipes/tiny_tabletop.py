@@ -57,6 +57,8 @@ def build(rng: np.random.Generator) -> SceneContent:
                 GroundPatch(make_box((0, 0), (mat_side, mat_side * rng.uniform(0.7, 1.0), 0), rng.uniform(-10, 10)),
                             Material((0.16, 0.42, 0.30), contrast=0.6))),
     )
-    path = OrbitPath(target=(0.0, 0.0, 0.003), radius_m=rng.uniform(0.18, 0.30), elevation_deg=rng.uniform(45, 65),
+    # close enough that what the camera sees of the mat and the table spans under 0.45 m (the tier is 0–0.5 m),
+    # and parts at the spread's edge come into view one after another
+    path = OrbitPath(target=(0.0, 0.0, 0.003), radius_m=rng.uniform(0.13, 0.17), elevation_deg=rng.uniform(45, 60),
                      start_azimuth_deg=rng.uniform(0, 360), arc_deg=rng.uniform(90, 120))
     return builder.content(regions=[], world=world, camera_path=path)
