@@ -17,16 +17,25 @@ INPUT_PATH_FIELDS = ("manifest",)
 PATH_FIELDS = ("data_root", "output_root", "specialists", *INPUT_PATH_FIELDS)
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
+"""The specialist profiles that ship with the repository: `--specialists NAME` is profiles/NAME.yaml."""
 DEFAULT_DATA_ROOT = Path("data/default")
 """The embedded default data (relative to the working directory): the only data root curate creates and renders the
 synthetic default set into."""
-"""The specialist profiles that ship with the repository: `--specialists NAME` is profiles/NAME.yaml."""
 
 
 def specialist_profile_path(value: Path) -> Path:
     """`value`, or the bundled profiles/<name>.yaml when `value` names no file and has no suffix (a bare name)."""
     bundled = PROFILES_DIR / f"{value.name}.yaml"
-    return bundled if not value.suffix and not value.exists() and bundled.is_file() else value
+    return bundled if not value.suffix and not _exists(value) and _exists(bundled) else value
+
+
+def _exists(path: Path) -> bool:
+    """Whether a file is there; False also for a name the filesystem refuses (too long, say): reading it then
+    fails with an error that names it."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 class ConfigFileError(ValueError):
