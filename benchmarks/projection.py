@@ -32,9 +32,9 @@ import numpy as np
 
 from pipeline.fill import fill_missing
 from pipeline.scene_facts import build_scene_facts
+from pipeline.video import store_keyframes
 from qa_templates.generate import generate_scene_qa
 from schemas.arrow import to_arrow
-from schemas.ingest import FrameRow
 from schemas.qa import QARow
 from schemas.specialists import DepthModelConfig, DetectorConfig, SfMConfig
 from schemas.tiers import ScaleTier
@@ -46,7 +46,6 @@ from specialists.cache import SpecialistCache
 from specialists.depth import DepthSpecialist
 from specialists.detection import DetectionSpecialist
 from specialists.sfm import SfMError, reconstruct
-from storage.artifacts import put_frame
 from storage.commits import commit_shard, stage_table
 from storage.layout import OutputLayout
 from tests.tiny_models import build_depth_anything, fall_detector_weights
@@ -64,15 +63,6 @@ def timed(seconds: dict[str, float], stage: str, fn, *args):
     return result
 
 
-def store_keyframes(inputs, layout: OutputLayout) -> list[FrameRow]:
-    rows = []
-    for index, timestamp, rgb in zip(inputs.frame_indices, inputs.timestamps_s, inputs.rgb):
-        sha, rel = put_frame(layout, np.ascontiguousarray(rgb))
-        rows.append(FrameRow(video_id="bench", scene_id=inputs.scene_id, frame_index=index, timestamp_s=timestamp,
-                             frame_sha256=sha, path=rel, width=rgb.shape[1], height=rgb.shape[0]))
-    return rows
-
-
 def measure_videos(root: Path, work: Path, depth: DepthSpecialist, detector: DetectionSpecialist
                    ) -> tuple[list[dict[str, float]], int, list[QARow]]:
     """Seconds per stage for each item under `root`, the keyframes per video and the largest scene's QA rows."""
@@ -82,7 +72,7 @@ def measure_videos(root: Path, work: Path, depth: DepthSpecialist, detector: Det
     for item in source.discover(root):
         seconds: dict[str, float] = defaultdict(float)
         inputs = timed(seconds, "decode", source.read, root, item, KeyframePolicy(3, 16))
-        frames = timed(seconds, "decode", store_keyframes, inputs, layout)
+        frames = timed(seconds, "decode", store_keyframes, inputs, layout, "bench")
         keyframes = len(frames)
         try:
             timed(seconds, "sfm", reconstruct, inputs.rgb, Path(tempfile.mkdtemp(dir=work)), SfMConfig())

@@ -89,7 +89,7 @@ def curate_video(item: VideoItem, config: CurateConfig, layout: OutputLayout, ru
         stride = own_stride or config.keyframe_stride  # a profile's stride is for frames-only sources
         inputs = _read(source, config, item, KeyframePolicy(stride, config.max_keyframes))
         video_id = _stage("probe", content_sha256, inputs.content)
-        frames = _stage("decode", _store_keyframes, inputs, layout, video_id)
+        frames = _stage("decode", store_keyframes, inputs, layout, video_id)
         height, width = inputs.rgb.shape[1:3]
         out.add("videos", [VideoRow(video_id=video_id, source=item.source, uri=item.uri, scene_id=item.scene_id,
                                     size_bytes=_stage("probe", _size_bytes, inputs.content), fps=inputs.fps,
@@ -141,7 +141,7 @@ def _size_bytes(files: list[Path]) -> int:
     return sum(f.stat().st_size for f in files)
 
 
-def _store_keyframes(inputs: SceneInputs, layout: OutputLayout, video_id: str) -> list[FrameRow]:
+def store_keyframes(inputs: SceneInputs, layout: OutputLayout, video_id: str) -> list[FrameRow]:
     """Store the keyframe images; their `frames` rows."""
     rows = []
     for index, timestamp, rgb in zip(inputs.frame_indices, inputs.timestamps_s, inputs.rgb):

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.config import PROFILES_DIR
 from schemas.specialists import SpecialistProfile, load_profile
-from specialists.contract import file_sha256
+from specialists.contract import weights_sha256
 
 DEFAULT_MODELS_DIR = Path("models")
 """Where `spacevista models pull` puts weights (relative to the working directory); the bundled profiles name
@@ -145,7 +145,7 @@ def check_weights(weights: Path) -> WeightsCheck:
         return WeightsCheck(weights, "unrecorded", "no pull manifest beside it: not checked")
     present = weights_files(weights)
     changed = [name for name, record in manifest.files.items()
-               if name in present and file_sha256(present[name]) != record.sha256]
+               if name in present and weights_sha256(present[name]) != record.sha256]  # hashed once a process
     gone = [name for name in manifest.files if name not in present]
     extra = [name for name in present if name not in manifest.files]
     if not (changed or gone or extra):
