@@ -11,9 +11,13 @@ manifest.
 Catalog: synthetic rows at 38K-video scale (38,000 videos, 608,000 frames, 2,698,000 QA rows; QA rows are copies
 of real generated rows of the video's tier under new ids) are committed through storage.commits in shards of 200
 videos, then typical DuckDB queries are timed on the catalog file, and through `storage.catalog.query` (what
-`spacevista sql` runs: views built from the manifests on every call).
+`spacevista sql` runs: views built from the manifests on every call), before and after `storage.compaction`
+merges the small files (the baseline: the same tables as committed, one file per shard and partition). For the
+lookup of one video, DuckDB's EXPLAIN ANALYZE gives the files and row groups it read. The cost of re-committing one
+shard (replacing its QA rows) is timed on both sides too: after compaction it rewrites the compacted files that
+hold the shard's rows.
 
-    .venv/bin/python -m benchmarks.plan_38k [--videos 38000] [--work DIR]
+    .venv/bin/python -m benchmarks.plan_38k [--videos 38000] [--work DIR] [--catalog-only]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import argparse
 import gc
 import hashlib
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -142,7 +147,7 @@ def build_catalog(layout, videos: int) -> None:
     for start in range(0, videos, SHARD_VIDEOS):
         numbers = np.arange(start, min(start + SHARD_VIDEOS, videos))
         tier = TIERS[start * len(TIERS) // videos].value
-        video_ids = [hashlib.sha256(f"video-{n}".encode()).hexdigest() for n in numbers]
+        video_ids = [_video_id(n) for n in numbers]
         scene_ids = [f"scene-{n:06d}" for n in numbers]
         shard = f"bench{start // SHARD_VIDEOS:05d}"
         tables = {"videos": _videos(numbers, video_ids, scene_ids), "frames": _frames(video_ids, scene_ids),
@@ -187,7 +192,7 @@ def time_queries(layout, videos: int, repeats: int) -> list[tuple[str, float, fl
     """Median latency of each query on the catalog file and through storage.catalog.query; rows returned."""
     from storage.catalog import open_catalog, query  # noqa: PLC0415
 
-    probe = [hashlib.sha256(f"video-{videos // 2}".encode()).hexdigest()]
+    probe = [_video_id(videos // 2)]
     results = []
     with open_catalog(layout) as con:
         for name, (sql, bound) in QUERIES.items():
@@ -196,6 +201,36 @@ def time_queries(layout, videos: int, repeats: int) -> list[tuple[str, float, fl
             end_to_end = _median(lambda: query(layout, sql, params), repeats)
             results.append((name, direct, end_to_end, len(con.execute(sql, params).fetchall())))
     return results
+
+
+def lookup_reads(layout, videos: int) -> tuple[int, int, int]:
+    """Files, row groups scanned and row groups in those files for the lookup of one video's QA (EXPLAIN ANALYZE)."""
+    from storage.catalog import open_catalog  # noqa: PLC0415
+
+    sql = "EXPLAIN ANALYZE " + QUERIES["QA of one video (filtered lookup)"][0]
+    with open_catalog(layout) as con:
+        plan = "\n".join(row[1] for row in con.execute(sql, [_video_id(videos // 2)]).fetchall())
+    files = sum(int(n) for n in re.findall(r"Total Files Read: (\d+)", plan))
+    groups = [(int(a), int(b)) for a, b in re.findall(r"Row Groups Scanned: (\d+) / (\d+)", plan)]
+    return files, sum(a for a, _ in groups), sum(b for _, b in groups)
+
+
+def recommit_qa_shard(layout, videos: int, shard_number: int) -> float:
+    """Seconds to commit one shard's QA rows again (the same rows), replacing the committed ones."""
+    from storage.commits import commit_shard, stage_table  # noqa: PLC0415
+    from storage.catalog import query  # noqa: PLC0415
+
+    start = shard_number * SHARD_VIDEOS
+    ids = [_video_id(n) for n in range(start, min(start + SHARD_VIDEOS, videos))]
+    data = query(layout, "SELECT * FROM qa WHERE video_id IN (SELECT unnest(?))", [ids])
+    shard = f"bench{shard_number:05d}"
+    began = time.perf_counter()
+    commit_shard(layout, "qa", shard, stage_table(layout, "qa", data, shard), "bench")
+    return time.perf_counter() - began
+
+
+def _video_id(number: int) -> str:
+    return hashlib.sha256(f"video-{number}".encode()).hexdigest()
 
 
 def _median(run, repeats: int) -> float:
@@ -213,6 +248,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None,
                         help="where the manifests and tables go (default: a temp dir)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--catalog-only", action="store_true", help="skip the planning measurements")
     parser.add_argument("--plan-child", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--materialize", action="store_true", help=argparse.SUPPRESS)
@@ -221,30 +257,58 @@ def main() -> None:
         plan_child(args.plan_child, args.root, args.materialize)
         return
     from storage.catalog import refresh_catalog  # noqa: PLC0415
-    from storage.commits import read_manifest  # noqa: PLC0415
+    from storage.compaction import compact  # noqa: PLC0415
     from storage.layout import OutputLayout  # noqa: PLC0415
 
     work = args.work or Path(tempfile.mkdtemp(prefix="spacevista-plan38k-"))
     root = work / "data"
     root.mkdir(parents=True, exist_ok=True)
-    print("planning (shard size 2; baseline: the RSS of a fresh interpreter that imported the planning code)")
-    for name, r in measure_planning(root, args.videos):
-        print(f"  {name:64s} {r['wall_s']:6.2f} s  peak {r['peak_mib']:6.1f} MiB  baseline {r['baseline_mib']:6.1f} "
-              f"MiB  (+{r['peak_mib'] - r['baseline_mib']:5.1f} MiB, ×{r['peak_mib'] / r['baseline_mib']:.2f})  "
-              f"{r['shards']:,} shards of {r['items']:,} videos, ids {r['ids']}")
+    if not args.catalog_only:
+        print("planning (shard size 2; baseline: the RSS of a fresh interpreter that imported the planning code)")
+        for name, r in measure_planning(root, args.videos):
+            print(f"  {name:64s} {r['wall_s']:6.2f} s  peak {r['peak_mib']:6.1f} MiB  baseline "
+                  f"{r['baseline_mib']:6.1f} MiB  (+{r['peak_mib'] - r['baseline_mib']:5.1f} MiB, "
+                  f"×{r['peak_mib'] / r['baseline_mib']:.2f})  {r['shards']:,} shards of {r['items']:,} videos, "
+                  f"ids {r['ids']}")
     layout = OutputLayout(work / "output")
     start = time.perf_counter()
     build_catalog(layout, args.videos)
     start_refresh = time.perf_counter()
     refresh_catalog(layout)
     done = time.perf_counter()
-    counts = {t: sum(e["rows"] for e in read_manifest(layout, t)["files"].values()) for t in ("videos", "frames", "qa")}
-    files = {t: len(read_manifest(layout, t)["files"]) for t in ("videos", "frames", "qa")}
-    print(f"catalog: {', '.join(f'{t} {n:,} rows in {files[t]:,} files' for t, n in counts.items())}; "
-          f"committed in {start_refresh - start:.1f} s, catalog refresh {done - start_refresh:.2f} s")
-    for name, direct, end_to_end, n in time_queries(layout, args.videos, args.repeats):
-        print(f"  {name:40s} catalog file {direct * 1000:8.1f} ms   storage.catalog.query {end_to_end * 1000:8.1f} ms"
-              f"   ({n:,} rows, median of {args.repeats})")
+    print(f"catalog: {_describe(layout)}; committed in {start_refresh - start:.1f} s, catalog refresh "
+          f"{done - start_refresh:.2f} s")
+    before = _measure(layout, args.videos, args.repeats, shard_number=1)
+    began = time.perf_counter()
+    reports = [compact(layout, table) for table in ("videos", "frames", "qa")]
+    compacted = time.perf_counter() - began
+    refresh_catalog(layout)
+    print(f"compaction {compacted:.1f} s: " + ", ".join(f"{r.table} {r.files_merged:,} files → {r.files_written:,}"
+                                                        for r in reports) + f"; now {_describe(layout)}")
+    after = _measure(layout, args.videos, args.repeats, shard_number=2)
+    print(f"{'':40s} {'before compaction':>36s}   {'after compaction':>36s}   ratio (before / after)")
+    print(f"{'':40s} {'catalog file':>16s} {'catalog.query':>19s}   {'catalog file':>16s} {'catalog.query':>19s}")
+    for (name, d0, q0, n0), (_, d1, q1, n1) in zip(before["queries"], after["queries"]):
+        assert n0 == n1, (name, n0, n1)  # compaction keeps every row
+        print(f"  {name:38s} {d0 * 1000:13.1f} ms {q0 * 1000:16.1f} ms   {d1 * 1000:13.1f} ms {q1 * 1000:16.1f} ms"
+              f"   ×{d0 / d1:.1f} / ×{q0 / q1:.1f}   ({n1:,} rows, median of {args.repeats})")
+    for side, m in (("before", before), ("after", after)):
+        files, scanned, groups = m["reads"]
+        print(f"  {side}: the lookup of one video read {files:,} files, {scanned:,} of their {groups:,} row groups; "
+              f"re-committing one shard's QA rows took {m['recommit_s'] * 1000:.0f} ms")
+
+
+def _measure(layout, videos: int, repeats: int, shard_number: int) -> dict:
+    return {"queries": time_queries(layout, videos, repeats), "reads": lookup_reads(layout, videos),
+            "recommit_s": recommit_qa_shard(layout, videos, shard_number)}
+
+
+def _describe(layout) -> str:
+    from storage.commits import read_manifest  # noqa: PLC0415
+
+    manifests = {t: read_manifest(layout, t)["files"] for t in ("videos", "frames", "qa")}
+    return ", ".join(f"{t} {sum(e['rows'] for e in files.values()):,} rows in {len(files):,} files"
+                     for t, files in manifests.items())
 
 
 if __name__ == "__main__":

@@ -1,11 +1,19 @@
 """QA generation + Pydantic validation + Parquet write, on ≥ 1M rows from synthetic facts, against the same
-generation written without validation (rows straight from dicts to Arrow).
+generation written without validation (rows straight from dicts to Arrow); rows/s per task type.
 
 Facts come from the synthetic generator's scene recipes (exact boxes and camera paths, no rendering), all five
 tiers; each scene is asked again under new phrasing seeds until the row target is reached. Work is spread over
 worker processes (one per CPU), each writing its own Parquet files, exactly as curate shards do.
 
-    .venv/bin/python -m benchmarks.qa_throughput [--rows 1000000] [--workers N]
+Two lanes, measured one after the other: the planning tasks (`PLANNING_TASKS`: RRT-Connect plans and swept boxes,
+10–100× slower per row) run in jobs of their own, so the rest goes at its own rate. The rest is measured on the
+row target; the planning lane on `--planning-passes` passes over the scenes (each scene once per pass, under a new
+seed), with the wall time its share of a full mix of the row target would take at that rate. Each task draws
+from its own generator, so the lanes together yield exactly the rows of whole-scene generation. Worker CPU seconds
+(steadier than wall time on a shared machine) are split into generation per task, validation, and Arrow + Parquet
++ commit.
+
+    .venv/bin/python -m benchmarks.qa_throughput [--rows 1000000] [--workers N] [--planning-passes 2]
 """
 
 from __future__ import annotations
@@ -14,18 +22,20 @@ import argparse
 import os
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
 
 from facts.exact import exact_scene_facts
-from qa_templates.base import Drop
-from qa_templates.generate import generate_scene_qa, scene_candidates
+from qa_templates.base import Drop, load_all_templates
+from qa_templates.generate import PLANNING_TASKS, generate_scene_qa, scene_candidates, validate_rows
 from schemas.arrow import arrow_schema, to_arrow
 from schemas.facts import SceneFacts
-from schemas.qa import QARow
+from schemas.qa import QARow, TaskType
 from schemas.tiers import ScaleTier
 from sources.synthetic.generate import camera_track
 from sources.synthetic.scene_specs import build_scene
@@ -50,50 +60,117 @@ def scene_pool() -> tuple[SceneFacts, ...]:
     return tuple(pool)
 
 
-def run_chunk(args: tuple[str, int, int, bool]) -> int:
-    """Generate QA for jobs [start, stop) of the (scene, seed) sequence and commit them as one shard."""
-    output, start, stop, validate = args
-    pool, layout, rows = scene_pool(), OutputLayout(Path(output)), 0
-    tables = []
+@dataclass
+class Tally:
+    """Rows and generation CPU seconds per task, and the CPU seconds of validation and of writing (Arrow, Parquet,
+    commit), summed over workers."""
+
+    rows: Counter = field(default_factory=Counter)
+    seconds: Counter = field(default_factory=Counter)
+    stages: Counter = field(default_factory=Counter)
+
+    def add(self, other: Tally) -> Tally:
+        self.rows.update(other.rows)
+        self.seconds.update(other.seconds)
+        self.stages.update(other.stages)
+        return self
+
+
+def run_chunk(args: tuple[str, str, tuple[TaskType, ...], int, int, bool]) -> Tally:
+    """Generate the lane's QA for jobs [start, stop) of the (scene, seed) sequence task by task, validate each
+    scene's rows (as `generate_scene_qa` does) or not, and commit them as one shard; every step timed."""
+    output, lane, tasks, start, stop, validate = args
+    pool, layout, tally = scene_pool(), OutputLayout(Path(output)), Tally()
+    rows: list = []
     for job in range(start, stop):
         facts, seed = pool[job % len(pool)], job // len(pool)
-        if validate:
-            table = to_arrow(generate_scene_qa(facts, "bench", seed).rows, QARow)
-        else:
-            fields = [item for _, item in scene_candidates(facts, "bench", seed) if not isinstance(item, Drop)]
-            table = pa.Table.from_pylist(fields, schema=arrow_schema(QARow))
-        tables.append(table)
-        rows += table.num_rows
-    shard = f"{'valid' if validate else 'raw'}-{start}"
-    commit_shard(layout, "qa", shard, stage_table(layout, "qa", pa.concat_tables(tables), shard), "bench")
-    return rows
+        fields = []
+        for task in tasks:
+            began = time.process_time()
+            made = [item for _, item in scene_candidates(facts, "bench", seed, tasks=(task,))
+                    if not isinstance(item, Drop)]
+            tally.seconds[task.value] += time.process_time() - began
+            tally.rows[task.value] += len(made)
+            fields += made
+        began = time.process_time()
+        rows += validate_rows(fields, "bench", facts.scene.scene_id)[0] if validate else fields
+        tally.stages["validation"] += time.process_time() - began
+    began = time.process_time()
+    table = to_arrow(rows, QARow) if validate else pa.Table.from_pylist(rows, schema=arrow_schema(QARow))
+    shard = f"{lane}-{'valid' if validate else 'raw'}-{start}"
+    commit_shard(layout, "qa", shard, stage_table(layout, "qa", table, shard), "bench")
+    tally.stages["arrow + parquet + commit"] += time.process_time() - began
+    return tally
 
 
-def measure(rows_target: int, rows_per_job: float, workers: int, validate: bool, output: Path) -> tuple[int, float]:
-    jobs = int(rows_target / rows_per_job) + 1
+@dataclass
+class Run:
+    lane: str
+    validate: bool
+    tally: Tally
+    wall_s: float
+
+    @property
+    def rows(self) -> int:
+        return sum(self.tally.rows.values())
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.wall_s
+
+
+def measure(lane: str, tasks: tuple[TaskType, ...], jobs: int, workers: int, validate: bool, output: Path) -> Run:
     chunk = max(1, jobs // (workers * 8))
-    chunks = [(str(output), s, min(s + chunk, jobs), validate) for s in range(0, jobs, chunk)]
+    chunks = [(str(output), lane, tasks, s, min(s + chunk, jobs), validate) for s in range(0, jobs, chunk)]
     start = time.perf_counter()
     with ProcessPoolExecutor(workers, initializer=scene_pool) as executor:
-        rows = sum(executor.map(run_chunk, chunks))
-    return rows, time.perf_counter() - start
+        tally = Tally()
+        for part in executor.map(run_chunk, chunks):
+            tally.add(part)
+    return Run(lane, validate, tally, time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the non-planning lane")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--planning-passes", type=int, default=2, help="passes over the scenes of the planning lane")
     parser.add_argument("--output", type=Path, default=None, help="keep the written tables here (for duckdb_groupby)")
     args = parser.parse_args()
     pool = scene_pool()
-    rows_per_job = sum(len(generate_scene_qa(f, "probe").rows) for f in pool) / len(pool)
-    print(f"{len(pool)} synthetic scenes, {rows_per_job:.0f} QA rows per scene on average, {args.workers} workers")
+    planning = tuple(sorted(PLANNING_TASKS, key=lambda t: t.value))
+    rest = tuple(sorted((t for t in load_all_templates() if t not in PLANNING_TASKS), key=lambda t: t.value))
+    rest_per_job = sum(len(generate_scene_qa(f, "probe", tasks=rest).rows) for f in pool) / len(pool)
+    print(f"{len(pool)} synthetic scenes, {rest_per_job:.0f} non-planning QA rows per scene on average, "
+          f"{args.workers} workers")
     root = args.output or Path(tempfile.mkdtemp(prefix="spacevista-qa-bench-"))
-    raw_rows, raw_s = measure(args.rows, rows_per_job, args.workers, False, root / "raw")
-    valid_rows, valid_s = measure(args.rows, rows_per_job, args.workers, True, root / "validated")
-    print(f"without validation: {raw_rows:>9,} rows in {raw_s:7.1f} s = {raw_rows / raw_s:8,.0f} rows/s")
-    print(f"with validation:    {valid_rows:>9,} rows in {valid_s:7.1f} s = {valid_rows / valid_s:8,.0f} rows/s")
-    print(f"validated / unvalidated throughput: {(valid_rows / valid_s) / (raw_rows / raw_s):.3f}")
+    runs = [measure(lane, tasks, jobs, args.workers, validate, root / ("validated" if validate else "raw"))
+            for lane, tasks, jobs in (("rest", rest, int(args.rows / rest_per_job) + 1),
+                                      ("planning", planning, args.planning_passes * len(pool)))
+            for validate in (False, True)]
+    print(f"{'lane':9} {'variant':12} {'rows':>10} {'wall s':>8} {'rows/s':>9}")
+    for run in runs:
+        print(f"{run.lane:9} {'validated' if run.validate else 'unvalidated':12} {run.rows:>10,} "
+              f"{run.wall_s:8.1f} {run.rate:9,.0f}")
+    for lane in ("rest", "planning"):
+        raw, valid = (run for run in runs if run.lane == lane)
+        print(f"{lane}: validated / unvalidated wall time per row: {raw.rate / valid.rate:.3f}")
+    rest_run, planning_run = runs[1], runs[3]
+    per_worker_s = [run.rows / max(run.tally.seconds.total(), 1e-9) for run in (planning_run, rest_run)]
+    mix_planning = rest_run.rows * (planning_run.rows / (args.planning_passes * len(pool))) / rest_per_job
+    print(f"full mix: {rest_run.rows:,} non-planning rows in {rest_run.wall_s:.1f} s; its "
+          f"{mix_planning:,.0f} planning rows would take {mix_planning / planning_run.rate:.1f} s more "
+          f"({per_worker_s[0]:,.1f} against {per_worker_s[1]:,.1f} rows per worker CPU second)")
+    print("\nworker CPU seconds, validated runs: generation per task (rows per CPU second), then the other stages")
+    merged = Tally().add(rest_run.tally).add(planning_run.tally)
+    for task in sorted(merged.rows, key=lambda t: merged.rows[t] / max(merged.seconds[t], 1e-9)):
+        print(f"  {task:24} {merged.rows[task]:>9,} rows {merged.seconds[task]:8.1f} s "
+              f"{merged.rows[task] / max(merged.seconds[task], 1e-9):9,.0f} rows/s")
+    total = merged.rows.total()
+    for stage, seconds in merged.stages.items():
+        print(f"  {stage:24} {total:>9,} rows {seconds:8.1f} s {total / max(seconds, 1e-9):9,.0f} rows/s")
+    raw_stages = runs[0].tally.stages
+    print(f"  (unvalidated rest lane: {raw_stages['arrow + parquet + commit']:.1f} s arrow + parquet + commit)")
     print(f"tables: {root / 'validated'}")
 
 

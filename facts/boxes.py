@@ -20,7 +20,7 @@ import numpy as np
 from facts.canonical import canonical_from_world
 from facts.visibility import clearly_seen, sightings_from_masks
 from schemas.annotations import Intrinsics
-from schemas.facts import ObjectFact, ObjectObservation, Provenance, Sighting
+from schemas.facts import ObjectFact, ObjectObservation, Provenance, SightedBounds, Sighting
 from schemas.tiers import ScaleTier, tier_from_extent
 OCCLUSION_MARGIN = 0.05
 """Sensor depth this much (relatively) nearer than the box surface means the box is hidden at that pixel."""
@@ -58,7 +58,7 @@ class BoxFacts:
     extent_m: float
     tier: ScaleTier
     sightings: list[Sighting]
-    """every box that shows at pixel level in a keyframe, those seen under 20×20 px too"""
+    """every box that shows at pixel level in a keyframe, those seen under 20×20 px too (their box as bounds)"""
 
 
 def box_scene_facts(scene_id: str, tier: ScaleTier | None, boxes: Sequence[Box], views: list[BoxView], k: Intrinsics,
@@ -81,7 +81,10 @@ def box_scene_facts(scene_id: str, tier: ScaleTier | None, boxes: Sequence[Box],
     tier = tier or tier_from_extent(extent)
     objects = [_object_fact(scene_id, tier, box, observations[box.instance_id], canonical, k.fy, provenance)
                for box in seen]
-    sightings = sightings_from_masks(visible, {box.instance_id: box.category for box in boxes})
+    lifted = {box.instance_id for box in seen}
+    exact = {box.instance_id: SightedBounds(**_in_canonical(box, canonical)) for box in boxes}
+    sightings = [s if s.instance_id in lifted else s.model_copy(update={"bounds": exact[s.instance_id]})
+                 for s in sightings_from_masks(visible, {box.instance_id: box.category for box in boxes})]
     return BoxFacts(objects=objects, canonical_from_world=canonical, extent_m=extent, tier=tier, sightings=sightings)
 
 
@@ -193,23 +196,31 @@ def _inside_frame(corners_world: np.ndarray, camera_to_world: np.ndarray, k: Int
 
 def _object_fact(scene_id: str, tier: ScaleTier, box: Box, observations: list[ObjectObservation],
                  canonical: np.ndarray, fy: float, provenance: Provenance) -> ObjectFact:
-    """The box in the canonical frame: the axis nearest gravity is its height, the longer other one its length."""
-    axes = canonical[:3, :3] @ box.rotation  # columns: box axes in canonical coordinates
-    vertical = int(np.argmax(np.abs(axes[2])))
-    horizontal = [i for i in range(3) if i != vertical]
-    length_axis, width_axis = sorted(horizontal, key=lambda i: -box.size[i])
+    """The box in the canonical frame (`_in_canonical`), observed in `observations`."""
+    placed = _in_canonical(box, canonical)
     corners = (canonical[:3, :3] @ box.corners().T).T + canonical[:3, 3]
-    centre = canonical[:3, :3] @ box.center + canonical[:3, 3]
-    direction = axes[:, length_axis]
-    yaw = float(np.degrees(np.arctan2(direction[1], direction[0])))
-    height = float(box.size[vertical])
+    height = placed["size_lwh"][2]
     nearest = min(o.median_depth_m for o in observations)
     return ObjectFact(
         scene_id=scene_id, object_id=f"{scene_id}/{box.instance_id}", instance_id=box.instance_id,
-        category=box.category, scale=tier, center=tuple(float(c) for c in centre),
-        size_lwh=(float(box.size[length_axis]), float(box.size[width_axis]), height),
-        yaw_deg=(yaw + 90.0) % 180.0 - 90.0, bottom_z=float(corners[:, 2].min()), top_z=float(corners[:, 2].max()),
+        category=box.category, scale=tier, **placed,
+        bottom_z=float(corners[:, 2].min()), top_z=float(corners[:, 2].max()),
         height_px=height * fy / nearest, n_points=1, n_keyframes_seen=len(observations),
         n_complete_views=sum(o.complete for o in observations),
         first_seen_frame=min(o.frame_index for o in observations), footprint_coverage=1.0,
         observations=observations, provenance=provenance, from_box=True)
+
+
+def _in_canonical(box: Box, canonical: np.ndarray) -> dict:
+    """Centre, (length, width, height) and yaw of the box in the canonical frame: the axis nearest gravity is its
+    height, the longer other one its length."""
+    axes = canonical[:3, :3] @ box.rotation  # columns: box axes in canonical coordinates
+    vertical = int(np.argmax(np.abs(axes[2])))
+    horizontal = [i for i in range(3) if i != vertical]
+    length_axis, width_axis = sorted(horizontal, key=lambda i: -box.size[i])
+    centre = canonical[:3, :3] @ box.center + canonical[:3, 3]
+    direction = axes[:, length_axis]
+    yaw = float(np.degrees(np.arctan2(direction[1], direction[0])))
+    return {"center": tuple(float(c) for c in centre),
+            "size_lwh": (float(box.size[length_axis]), float(box.size[width_axis]), float(box.size[vertical])),
+            "yaw_deg": (yaw + 90.0) % 180.0 - 90.0}

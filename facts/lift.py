@@ -18,9 +18,10 @@ import numpy as np
 
 from facts.canonical import canonical_from_world
 from facts.footprint import MAX_VERTICAL_NZ, fit_footprint
+from facts.sighted import bounds_from_points
 from facts.visibility import clearly_seen
 from schemas.annotations import Intrinsics
-from schemas.facts import CameraFact, ObjectFact, ObjectObservation, Provenance, RoomFact
+from schemas.facts import CameraFact, ObjectFact, ObjectObservation, Provenance, RoomFact, SightedBounds
 from schemas.ingest import FrameRow
 from schemas.tiers import TIER_SPECS, ScaleTier, depth_contradicts_tier, tier_from_extent
 
@@ -70,6 +71,8 @@ class LiftedScene:
     objects: list[ObjectFact]
     room: RoomFact | None
     canonical_from_world: np.ndarray
+    sighted_bounds: dict[int, SightedBounds] = field(default_factory=dict)
+    """where each instance that shows in a keyframe with depth but is never lifted lies (facts/sighted.py)"""
 
 
 def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[int, str],
@@ -80,6 +83,7 @@ def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[in
     tier of the measured extent."""
     canonical = canonical_from_world(keyframes[0].camera_to_world, up_world)
     per_object: dict[int, _Accumulator] = {}
+    small: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}  # instance → (points, depths) where seen small
     background: list[np.ndarray] = []
     background_normals: list[np.ndarray] = []
     depth_samples: list[np.ndarray] = []
@@ -96,6 +100,7 @@ def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[in
             mask = ids == instance
             observation = _observe(kf, mask, valid, store_mask)
             if observation is None:
+                small.setdefault(int(instance), []).append((points[mask & valid], kf.depth_m[mask & valid]))
                 continue
             keep = mask & valid
             acc = per_object.setdefault(int(instance), _Accumulator())
@@ -119,8 +124,12 @@ def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[in
                for instance, acc in sorted(per_object.items())]
     room = (_room(np.concatenate(background), np.concatenate(background_normals))
             if tier is ScaleTier.INDOOR else None)
+    sighted = {instance: (np.concatenate([p for p, _ in seen]), np.concatenate([d for _, d in seen]))
+               for instance, seen in small.items() if instance not in per_object}
+    bounds = {instance: bounds_from_points(points, float(np.median(depths)))
+              for instance, (points, depths) in sorted(sighted.items()) if len(points)}
     return LiftedScene(tier=tier, tier_from="metadata" if source_tier else "extent", extent_m=extent,
-                       objects=objects, room=room, canonical_from_world=canonical)
+                       objects=objects, room=room, canonical_from_world=canonical, sighted_bounds=bounds)
 
 
 def room_from_depth(scene_id: str, keyframes: list[Keyframe], intrinsic: Intrinsics,

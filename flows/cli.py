@@ -1,13 +1,16 @@
 """The `spacevista` command: `curate` videos into QA tables, hold out a `benchmark`, `export` training data,
-`train` scale-aware experts, `evaluate` models, query the catalog with `sql`, write the dataset `report`."""
+`train` scale-aware experts, `evaluate` models, query the catalog with `sql`, `compact` its tables, write the
+dataset `report`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from runtime.offline import quiet_environment
+from runtime.prefect_api import TemporaryApi
 from schemas.config import DEFAULT_DATA_ROOT
 
 EXIT_OK, EXIT_CRASH, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -20,7 +23,11 @@ DEFAULT_OUTPUT = Path("output")
 def main(argv: list[str] | None = None) -> int:
     quiet_environment()
     args = _parser().parse_args(argv)
-    return args.handler(args)
+    if not getattr(args, "runs_flow", False):  # sql, report, models, sources, compact: no Prefect server
+        return args.handler(args)
+    with TemporaryApi() as api:  # Prefect's server (a temporary one starts now, alongside the command's start-up)
+        args.prefect_api = api
+        return args.handler(args)
 
 
 def _curate(args: argparse.Namespace) -> int:
@@ -51,15 +58,18 @@ def _curate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from flows.preflight import PreflightError, check, format_problems  # noqa: PLC0415
 
-    if problems := check(config):  # before Prefect starts: a user error is reported in seconds
+    if problems := check(config):  # before the flow and Ray start: a user error is reported in seconds
         print(f"spacevista curate: {format_problems(problems)}", file=sys.stderr)
         return EXIT_USAGE
-    from flows.curate import curate, format_summary  # noqa: PLC0415 (imports Prefect)
+    from flows.curate import WORKER_MODULES, curate, format_summary  # noqa: PLC0415 (imports Prefect)
+    from flows.ray_runtime import ray_session  # noqa: PLC0415
     from sources.manifest import ManifestError  # noqa: PLC0415
     from sources.registry import NoItemsError  # noqa: PLC0415
 
     try:  # the final state holds the summary, also when it is Failed (every video failed)
-        outcome = curate(config, return_state=True).result(raise_on_failure=False)
+        with ray_session(config.ray_address, config.ray_num_cpus, warm=WORKER_MODULES):  # while the API starts
+            args.prefect_api.use()
+            outcome = curate(config, return_state=True).result(raise_on_failure=False)
     except Exception as err:
         outcome = err
     if isinstance(outcome, (ManifestError, NoItemsError, PreflightError)):
@@ -72,9 +82,11 @@ def _curate(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if outcome.failures else EXIT_OK
 
 
-def _run_flow(build_config, run, describe, input_errors: tuple[type[Exception], ...] = ()) -> int:
-    """Build a typed config (usage error when invalid), run the flow, print its report; `input_errors` are
-    problems with the user's inputs that the flow names (an empty table, a contaminated export…)."""
+def _run_flow(api: TemporaryApi | None, build_config, run, describe,
+              input_errors: tuple[type[Exception], ...] = ()) -> int:
+    """Build a typed config (usage error when invalid), run the flow (pointing Prefect at `api` first, when
+    given), print its report; `input_errors` are problems with the user's inputs that the flow names (an empty
+    table, a contaminated export…)."""
     from pydantic import ValidationError  # noqa: PLC0415
 
     try:
@@ -83,6 +95,8 @@ def _run_flow(build_config, run, describe, input_errors: tuple[type[Exception], 
         print(f"spacevista: invalid configuration:\n{err}", file=sys.stderr)
         return EXIT_USAGE
     try:
+        if api is not None:
+            api.use()
         report = run(config)
     except (ValueError, FileNotFoundError, *input_errors) as err:
         print(f"spacevista: {err}", file=sys.stderr)
@@ -104,7 +118,7 @@ def _benchmark(args: argparse.Namespace) -> int:
                                held_out_fraction=args.held_out_fraction,
                                held_out_scene_ids=tuple(args.scene) if args.scene else None)
 
-    return _run_flow(build, build_benchmark, lambda r: (
+    return _run_flow(args.prefect_api, build, build_benchmark, lambda r: (
         f"benchmark {r.run_id}: {r.n_qa} QA over held-out scenes {', '.join(r.held_out)}"
         + "".join(f"\nSKIPPED {s.scene_id}: {s.reason}" for s in r.skipped), bool(r.skipped)))
 
@@ -133,7 +147,7 @@ def _export(args: argparse.Namespace) -> int:
 
     from training.export import ExportError  # noqa: PLC0415
 
-    return _run_flow(build, export, describe, (ExportError,))
+    return _run_flow(args.prefect_api, build, export, describe, (ExportError,))
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -149,7 +163,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                                     api_key_env=args.api_key_env) if args.endpoint else None,
             local_model=LocalModelConfig(model_dir=args.local_model.absolute()) if args.local_model else None)
 
-    return _run_flow(build, evaluate, lambda run: (format_run(run), run.n_errors + run.n_input_errors > 0))
+    return _run_flow(args.prefect_api, build, evaluate,
+                     lambda run: (format_run(run), run.n_errors + run.n_input_errors > 0))
 
 
 def _rationales(args: argparse.Namespace) -> int:
@@ -161,7 +176,7 @@ def _rationales(args: argparse.Namespace) -> int:
         return AddRationalesConfig(output_root=args.output.absolute(), table=args.table, rationales=RationaleConfig(
             endpoint=endpoint, on_disagreement="drop" if args.drop_disagreeing else "keep_template"))
 
-    return _run_flow(build, add_rationales, lambda c: (
+    return _run_flow(args.prefect_api, build, add_rationales, lambda c: (
         f"rationales: {c.requested} asked, {c.agreed} agreed (kept the model's), {c.disagreed} disagreed, "
         f"{c.dropped} dropped, {c.errors} errors", c.errors > 0))
 
@@ -184,7 +199,7 @@ def _train(args: argparse.Namespace) -> int:
         lines += [f"SKIPPED {s.qa_id}: {s.reason}" for s in r.skipped]
         return "\n".join(lines), bool(r.skipped)
 
-    return _run_flow(build, train, describe)
+    return _run_flow(args.prefect_api, build, train, describe)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -197,13 +212,16 @@ def _report(args: argparse.Namespace) -> int:
     except ReportError as err:
         print(f"spacevista report: {err}", file=sys.stderr)
         return EXIT_USAGE
-    from flows.report import report  # noqa: PLC0415 (imports Prefect)
+    if os.environ.get("PREFECT_API_URL"):  # recorded as a flow run on that server
+        from flows.report import report as write  # noqa: PLC0415 (imports Prefect)
+    else:  # the page needs nothing of Prefect: no server is started for it
+        from report.build import build_report as write  # noqa: PLC0415
 
     def build():
         return ReportConfig(output_root=args.output.absolute(), out_path=args.out.absolute(),
                             samples_per_tier=args.samples_per_tier)
 
-    return _run_flow(build, report, lambda r: (
+    return _run_flow(None, build, write, lambda r: (
         f"report of {r.n_qa} QA written to {r.out_path} ({r.n_bytes / 1e6:.1f} MB, {r.n_samples} sample QA)",
         False), (ReportError,))
 
@@ -288,6 +306,30 @@ def _sql(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _compact(args: argparse.Namespace) -> int:
+    from storage.catalog import refresh_catalog  # noqa: PLC0415
+    from schemas.config import CurateConfig  # noqa: PLC0415
+    from storage.compaction import compact, compact_tables  # noqa: PLC0415
+    from storage.filesystem import exists  # noqa: PLC0415
+    from storage.layout import OutputLayout  # noqa: PLC0415
+    from storage.tables import TABLES  # noqa: PLC0415
+
+    layout = OutputLayout(args.output)
+    unknown = [t for t in args.table if t not in TABLES]
+    if unknown or not exists(layout.fs, layout.tables):
+        problem = f"unknown table {unknown[0]!r} (tables: {', '.join(TABLES)})" if unknown else \
+            f"no tables under {layout.root}; run `spacevista curate` first"
+        print(f"spacevista compact: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    reports = ([compact(layout, t) for t in args.table] if args.table
+               else compact_tables(layout, args.min_files or CurateConfig.model_fields["compact_min_files"].default))
+    refresh_catalog(layout)
+    for r in reports:
+        print(f"{r.table}: {r.files_merged} files ({r.rows:,} rows) merged into {r.files_written}"
+              + (f", {r.conflicts} groups left to a concurrent commit" if r.conflicts else ""))
+    return EXIT_OK
+
+
 def _one_line(err: Exception) -> str:
     """A DuckDB error without the query excerpt it quotes (`LINE 1: …` and a caret line)."""
     text = str(err).split("\nLINE ", 1)[0]
@@ -330,14 +372,16 @@ def _parser() -> argparse.ArgumentParser:
     curate.add_argument("--num-cpus", type=int, default=None, help="CPUs for the local Ray (default: all)")
     curate.add_argument("--max-attempts", type=int, default=None,
                         help="tries of a video or of a Ray task before it is quarantined (default: 2)")
-    curate.set_defaults(handler=_curate)
+    curate.set_defaults(handler=_curate, runs_flow=True)
 
     benchmark = commands.add_parser("benchmark", help="hold out exact-annotated scenes as the benchmark split")
     benchmark.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     benchmark.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     benchmark.add_argument("--held-out-fraction", type=float, default=0.2)
-    benchmark.add_argument("--scene", action="append", default=[], help="hold out exactly this scene (repeatable)")
-    benchmark.set_defaults(handler=_benchmark)
+    benchmark.add_argument("--scene", action="append", default=[],
+                           help="hold out exactly this scene, named as under the data root, without @<root tag> "
+                                "(repeatable)")
+    benchmark.set_defaults(handler=_benchmark, runs_flow=True)
 
     export = commands.add_parser("export", help="write an export (spacevista: items, ShareGPT, Parquet; seed: the "
                                                 "authors' item format); benchmark scenes are dropped")
@@ -359,7 +403,7 @@ def _parser() -> argparse.ArgumentParser:
                              "annotations for seed)")
     export.add_argument("--refuse-contaminated", action="store_true",
                         help="fail instead of dropping rows of benchmark scenes")
-    export.set_defaults(handler=_export)
+    export.set_defaults(handler=_export, runs_flow=True)
 
     evaluate = commands.add_parser("evaluate", help="score a model's answers (predictions file, OpenAI-compatible "
                                                     "endpoint or local model directory)")
@@ -374,7 +418,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--api-key-env", default=None, help="with --endpoint: env variable holding the API key")
     evaluate.add_argument("--model-name", default=None, help="name on the leaderboard")
     evaluate.add_argument("--limit", type=int, default=None)
-    evaluate.set_defaults(handler=_evaluate)
+    evaluate.set_defaults(handler=_evaluate, runs_flow=True)
 
     rationales = commands.add_parser("rationales", help="replace template rationales by a VLM's own reasoning where "
                                                         "its answer agrees with the facts (optional step)")
@@ -385,7 +429,7 @@ def _parser() -> argparse.ArgumentParser:
     rationales.add_argument("--table", default="qa")
     rationales.add_argument("--drop-disagreeing", action="store_true",
                             help="drop QA whose model answer disagrees (default: keep the template rationale)")
-    rationales.set_defaults(handler=_rationales)
+    rationales.set_defaults(handler=_rationales, runs_flow=True)
 
     train = commands.add_parser("train", help="train per-tier LoRA experts with a router (SFT, then GRPO with the "
                                               "progressive reward) on curated QA")
@@ -396,7 +440,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--sft-steps", type=int, default=100)
     train.add_argument("--grpo-steps", type=int, default=50)
     train.add_argument("--seed", type=int, default=0)
-    train.set_defaults(handler=_train)
+    train.set_defaults(handler=_train, runs_flow=True)
 
     report = commands.add_parser("report", help="write the dataset report: one self-contained HTML page with "
                                                 "totals, plots and sample QA")
@@ -435,6 +479,16 @@ def _parser() -> argparse.ArgumentParser:
     sql.add_argument("--output", default=str(DEFAULT_OUTPUT), help="a directory or a filesystem URI")
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.set_defaults(handler=_sql)
+
+    compact = commands.add_parser("compact", help="merge small table files into larger files sorted by video "
+                                                  "(storage/compaction.py), then refresh the catalog")
+    compact.add_argument("--output", default=str(DEFAULT_OUTPUT), help="a directory or a filesystem URI")
+    compact.add_argument("--table", action="append", default=[],
+                         help="compact this table whatever its number of small files (repeatable)")
+    compact.add_argument("--min-files", type=int, default=None,
+                         help="without --table: every table with at least this many small files (default: "
+                              "curate's compact_min_files, 64)")
+    compact.set_defaults(handler=_compact)
     return parser
 
 

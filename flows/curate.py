@@ -23,7 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from flows.preflight import renders_default_set, require_ready, run_models, single_models  # noqa: E402
 from flows.ray_runtime import ray_session  # noqa: E402
-from pipeline.shard import Shard, ShardResult, curate_shard, plan_shards, shard_fingerprint  # noqa: E402
+from pipeline.commit import commit_result  # noqa: E402
+from pipeline.planning import ShardPlanner  # noqa: E402
+from pipeline.shard import Shard, ShardResult, curate_shard, shard_fingerprint  # noqa: E402
 from pipeline.fill import Specialists, TierSpecialists  # noqa: E402
 from schemas.arrow import from_record, to_arrow  # noqa: E402
 from schemas.config import CurateConfig  # noqa: E402
@@ -35,8 +37,8 @@ from sources.manifest import VideoManifest  # noqa: E402
 from specialists.runner import actor_runners, unavailable  # noqa: E402
 from storage.catalog import query, refresh_catalog  # noqa: E402
 from storage.commits import VACUUM_GRACE, commit_shard, stage_table, vacuum  # noqa: E402
+from storage.compaction import compact_tables  # noqa: E402
 from storage.layout import OutputLayout  # noqa: E402
-from storage.tables import SHARD_TABLES  # noqa: E402
 
 
 @dataclass
@@ -114,12 +116,6 @@ def ensure_default_data(config: CurateConfig) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def count_videos(config: CurateConfig) -> int:
-    """How many videos the run will plan (a pass of discovery alone): the total of its progress artifact."""
-    return sum(1 for _ in _videos(config))
-
-
-@task(cache_policy=NO_CACHE)
 def discover_videos(config: CurateConfig) -> Iterable[VideoItem]:
     """The items to curate, read lazily as shards are planned: the manifest's rows (the file is checked now), or
     the items of `config.source`, or of every source whose layout is under the data root (sources/registry.py)."""
@@ -139,8 +135,12 @@ VACUUM_EVERY_SHARDS = 50
 """A run vacuums superseded files after this many committed shards (orphans wait for its closing vacuum)."""
 
 
+WORKER_MODULES = ("pipeline.shard",)
+"""What a Ray worker imports to curate a shard: a local Ray's workers import it while the run is starting."""
+
+
 @task(cache_policy=NO_CACHE)  # its input hash would consume the stream of shards
-def run_shards(shards: Iterable[Shard], config: CurateConfig, run_id: str, total_videos: int) -> RunSummary:
+def run_shards(shards: ShardPlanner, config: CurateConfig, run_id: str) -> RunSummary:
     """Fan shards out to Ray with a bounded number in flight and commit each as it completes, as a task of its
     own (`record_shard`). A shard committed before with the same fingerprint is reused as it is; a shard whose
     task fails on every attempt (its worker died, or it crashed) is run again as one task per video, so that only
@@ -151,8 +151,8 @@ def run_shards(shards: Iterable[Shard], config: CurateConfig, run_id: str, total
     summary = RunSummary(run_id=run_id, data_root=str(config.data_root))
     committed = _committed_shards(layout)
     fingerprints: dict[str, str] = {}  # of the shards in flight
-    progress = _ShardProgress(run_id, total_videos)
-    planned = _shards_to_run(shards, config, committed, fingerprints, summary, progress)
+    progress = _ShardProgress(run_id, shards)
+    planned = _shards_to_run(iter(shards), config, committed, fingerprints, summary, progress)
     queue: list[Shard] = []  # the one-video parts of a split shard, run before the next planned shard
     remote = ray.remote(num_cpus=1, max_retries=config.max_attempts - 1)(curate_shard)
     specialists = _specialist_runners(config)
@@ -199,7 +199,7 @@ def run_shards(shards: Iterable[Shard], config: CurateConfig, run_id: str, total
 def record_shard(layout: OutputLayout, result: ShardResult, fingerprint: str, run_id: str, stale: bool) -> State:
     """Commit one curated shard and log what it gave; Completed, "Partial" when some of its videos failed, Failed
     when all did."""
-    _commit(layout, result, fingerprint, run_id, stale)
+    commit_result(layout, result, fingerprint, run_id, stale)
     logger = get_run_logger()
     counts = result.row_counts
     logger.info("shard %s: %d videos, %d scenes, %d QA, %d rejects, %d failures, %d retried", result.shard_id,
@@ -217,14 +217,14 @@ def record_shard(layout: OutputLayout, result: ShardResult, fingerprint: str, ru
 
 class _ShardProgress:
     """A run's progress in videos done of those planned: a console bar and the `curate-progress` Prefect artifact,
-    advanced as each shard is committed or reused."""
+    advanced as each shard is committed or reused. The total is the planner's count, the run's total once its one
+    pass of discovery has finished ("planned so far" until then)."""
 
-    def __init__(self, run_id: str, total_videos: int):
-        self.run_id, self.total, self.done = run_id, total_videos, 0
-        self.artifact = create_progress_artifact(0.0, key="curate-progress",
-                                                 description=f"run {run_id}: 0 of {total_videos} videos")
+    def __init__(self, run_id: str, planner: ShardPlanner):
+        self.run_id, self.planner, self.done = run_id, planner, 0
+        self.artifact = create_progress_artifact(0.0, key="curate-progress", description=f"run {run_id}: 0 videos")
         self.bar = Progress(TextColumn("curating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        self.task = self.bar.add_task("videos", total=total_videos)
+        self.task = self.bar.add_task("videos", total=None)
 
     def __enter__(self) -> _ShardProgress:
         self.bar.start()
@@ -235,9 +235,10 @@ class _ShardProgress:
 
     def advance(self, videos: int, event: str) -> None:
         self.done += videos
-        self.bar.advance(self.task, videos)
-        update_progress_artifact(self.artifact, min(100.0, 100.0 * self.done / max(self.total, 1)),
-                                 description=f"run {self.run_id}: {self.done} of {self.total} videos ({event})")
+        total, so_far = self.planner.videos, "" if self.planner.finished else " planned so far"
+        self.bar.update(self.task, advance=videos, total=total)
+        update_progress_artifact(self.artifact, min(100.0, 100.0 * self.done / max(total, 1)),
+                                 description=f"run {self.run_id}: {self.done} of {total} videos{so_far} ({event})")
 
 
 MAX_BATCHES_IN_FLIGHT = 4
@@ -288,6 +289,7 @@ def record_run(config: CurateConfig, summary: RunSummary, started: datetime) -> 
                  n_cache_hits=sum(summary.cache_hits.values()), n_cache_misses=sum(summary.cache_misses.values()))
     commit_shard(layout, "runs", summary.run_id, stage_table(layout, "runs", to_arrow([row], RunRow),
                                                              summary.run_id), summary.run_id)
+    compact_tables(layout, config.compact_min_files)
     refresh_catalog(layout)
     vacuum(layout, VACUUM_GRACE)
 
@@ -352,10 +354,9 @@ def curate(config: CurateConfig) -> State:
     if config.generate_default_data:
         ensure_default_data(config)
     videos = discover_videos(config)
-    total = count_videos(config)
-    with ray_session(config.ray_address, config.ray_num_cpus):
-        # planned as run_shards pulls them: a task's return value cannot be a generator (Prefect lists it)
-        summary = run_shards(plan_shards(videos, config.shard_size, config.data_root), config, run_id, total)
+    with ray_session(config.ray_address, config.ray_num_cpus, warm=WORKER_MODULES):  # the CLI's session if up
+        # planned by one pass of discovery, ahead of run_shards (a task's return value cannot be a generator)
+        summary = run_shards(ShardPlanner(videos, config.shard_size, config.data_root), config, run_id)
     if config.manifest is not None:
         summary.failures.extend(record_rejected_rows(config, videos, run_id))
     summary.wall_s = (datetime.now(UTC) - started).total_seconds()
@@ -411,19 +412,6 @@ def _committed_shards(layout: OutputLayout) -> dict[str, ShardRow]:
     """The `shards` records under the output root, by shard id."""
     records = query(layout, "SELECT * FROM shards").to_pylist()
     return {row.shard_id: row for row in (from_record(record, ShardRow) for record in records)}
-
-
-def _commit(layout: OutputLayout, result: ShardResult, fingerprint: str, run_id: str, stale: bool) -> None:
-    """Publish a shard table by table (a shard that produced no rows for a table clears its old ones), then record
-    its fingerprint, unless it has failures: a re-run tries those again. A `stale` record goes first, so a run
-    killed mid-commit never leaves a record that vouches for half-replaced tables."""
-    if stale:
-        commit_shard(layout, "shards", result.shard_id, [], run_id)
-    for table in SHARD_TABLES:
-        commit_shard(layout, table, result.shard_id, [s for s in result.staged if s.table == table], run_id)
-    if not result.failures:
-        record = to_arrow([result.record(fingerprint, run_id)], ShardRow)
-        commit_shard(layout, "shards", result.shard_id, stage_table(layout, "shards", record, result.shard_id), run_id)
 
 
 def _quarantined(layout: OutputLayout, shard: Shard, run_id: str, err: Exception, attempts: int,

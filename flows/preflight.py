@@ -1,6 +1,7 @@
 """What a curate run needs, checked before any shard runs: a readable data root (only the default one may be
-created), a writable output root, reachable endpoints, the specialists' weights present and loadable by path, and
-the GPUs the specialist profile asks of the Ray cluster. Every problem is collected into one list."""
+created), a writable output root of this table format, reachable endpoints, the specialists' weights present and
+loadable by path, and the GPUs the specialist profile asks of the Ray cluster. Every problem is collected into one
+list."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ from sources import registry
 from sources.synthetic import scene_id_for
 from specialists.catalogue import entry_for, pull_command, verify_profile
 from specialists.runner import ROLE_ENTRIES, configured
+from storage.commits import read_manifest
+from storage.layout import OutputLayout
+from storage.manifests import ManifestFormatError
+from storage.tables import TABLES
 
 ENDPOINT_TIMEOUT_S = 3.0
 
@@ -39,7 +44,8 @@ def format_problems(problems: list[str]) -> str:
 def check(config: CurateConfig) -> list[str]:
     """Everything that stops this run from starting, one line each (empty when it can start). Checking the GPUs
     joins the run's Ray session if one is up, else starts a short one."""
-    problems = [*_data_root_problems(config), *_output_root_problems(config.output_root)]
+    problems = [*_data_root_problems(config), *(_output_root_problems(config.output_root)
+                                                 or _output_format_problems(config.output_root))]
     ray_unreachable = _ray_endpoint_problems(config.ray_address)
     problems += ray_unreachable
     if config.specialists is not None:
@@ -129,6 +135,18 @@ def _output_root_problems(output_root: Path | str) -> list[str]:
     except OSError as err:
         where = "" if nearest == root else f" (nothing can be created in {nearest})"
         return [f"output root {root} is not writable: {err.strerror}{where}"]
+    return []
+
+
+def _output_format_problems(output_root: Path | str) -> list[str]:
+    """An output root that holds tables must hold them in this version's format (storage.layout.FORMAT_VERSION):
+    rows of another format are never read as if they were of this one."""
+    layout = OutputLayout(output_root)
+    try:
+        for table in TABLES:
+            read_manifest(layout, table)
+    except ManifestFormatError as err:
+        return [str(err)]
     return []
 
 

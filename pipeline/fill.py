@@ -127,8 +127,9 @@ def fill_missing(inputs: SceneInputs, specialists: TierSpecialists | None, cache
         structure = triangulation_spec(inputs.camera_to_world)
         rec = _structure(cache, structure, video_id, indices,
                          lambda: triangulate(inputs.rgb, inputs.intrinsics, inputs.camera_to_world))
-        return metric_from_sfm(inputs, rec, depth_metric, structure.provenance)
-    return metric_from_sfm(inputs, rec, depth_metric, sfm_spec(specialists.profile.sfm).provenance)
+        return metric_from_sfm(inputs, rec, depth_metric, structure.provenance, Modality.DEPTH not in missing)
+    return metric_from_sfm(inputs, rec, depth_metric, sfm_spec(specialists.profile.sfm).provenance,
+                           Modality.DEPTH not in missing)
 
 
 def _require(missing: list[Modality], specialists: TierSpecialists | None) -> None:
@@ -146,12 +147,12 @@ def _require(missing: list[Modality], specialists: TierSpecialists | None) -> No
 
 
 def metric_from_sfm(inputs: SceneInputs, rec: SfMReconstruction, depth_metric: bool,
-                    sfm_provenance: str) -> FilledScene:
+                    sfm_provenance: str, depth_measured: bool = False) -> FilledScene:
     """The reconstruction's poses and intrinsics (a source's own where it has them) at the keyframes it registered,
     scaled to metres against the metric depth, or (relative depth) against size priors, with the relative depth
-    fitted to the reconstruction's points first."""
+    fitted to the reconstruction's points first. `depth_measured`: the depth is the source's own, not a model's."""
     if depth_metric:
-        scale = align_to_depth(rec, inputs.depth_m)
+        scale = align_to_depth(rec, inputs.depth_m, measured=depth_measured)
         depth = inputs.depth_m
     else:
         scale = align_to_size_priors(rec, inputs.instance_ids, inputs.categories)

@@ -55,6 +55,7 @@ def build_scene_facts(filled: FilledScene, video_id: str, frames: list[FrameRow]
         objects, canonical, extent, room = lifted.objects, lifted.canonical_from_world, lifted.extent_m, lifted.room
         tier, tier_from = lifted.tier, lifted.tier_from
         sightings, sightings_from = _sightings(inputs)
+        sightings = [s.model_copy(update={"bounds": lifted.sighted_bounds.get(s.instance_id)}) for s in sightings]
     else:
         canonical = canonical_from_world(inputs.camera_to_world[0], inputs.up)
         centres = (inputs.camera_to_world[:, :3, 3] @ canonical[:3, :3].T)[:, :2]

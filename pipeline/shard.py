@@ -28,7 +28,7 @@ CURATION_VERSION = 1
 """Bump when a change to the curation code changes the rows it writes: committed shards are then curated again."""
 
 RUN_ONLY_FIELDS = frozenset({"output_root", "generate_default_data", "scenes_per_tier", "shard_size", "ray_address",
-                             "ray_num_cpus", "max_shards_in_flight", "max_attempts", "manifest"})
+                             "ray_num_cpus", "max_shards_in_flight", "max_attempts", "manifest", "compact_min_files"})
 """Configuration that decides how a run goes, not what a shard's rows are; every other field is fingerprinted."""
 
 

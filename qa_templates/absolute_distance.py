@@ -84,7 +84,7 @@ class AbsoluteDistance(TaskTemplate):
                              f"{answer_text} apart.")
                 yield QACandidate(template_id=f"{'centre' if between == 'centres' else 'closest'}/{phrasing}",
                                   question=question, rationale=rationale, answer=answer, answer_text=answer_text,
-                                  frame_indices=frames, object_ids=ids, query=query, input_type=refs.input_type,
+                                  video_frame_numbers=frames, object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> float:

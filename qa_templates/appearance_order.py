@@ -21,7 +21,7 @@ from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import first_showing, seen_enough
 from qa_templates.options import mc_answer
 from qa_templates.phrasing import phrase
-from qa_templates.referring import keyframe_position, reference_sets
+from qa_templates.referring import frame_number, reference_sets
 from schemas.facts import ObjectFact, SceneFacts
 from schemas.qa import TaskType
 
@@ -66,13 +66,13 @@ class AppearanceOrder(TaskTemplate):
                 continue
             tried.add(chosen)
             objects = [ready[i] for i in sorted(chosen)]
-            firsts = sorted(keyframe_position(facts, o.first_seen_frame) for o in objects)
+            firsts = sorted(frame_number(facts, o.first_seen_frame) for o in objects)
             steps = np.diff(firsts)
             if steps.min() == 0:
-                yield Drop(SIMULTANEOUS_APPEARANCE, f"first seen in keyframes {firsts}")
+                yield Drop(SIMULTANEOUS_APPEARANCE, f"first seen in frames {firsts}")
                 continue
             if steps.min() < MIN_KEYFRAME_GAP:
-                yield Drop(CLOSE_APPEARANCE, f"first seen in keyframes {firsts}")
+                yield Drop(CLOSE_APPEARANCE, f"first seen in frames {firsts}")
                 continue
             ordered = sorted(objects, key=lambda o: o.first_seen_frame)
             if any(first_showing(facts, later) <= earlier.first_seen_frame
@@ -99,7 +99,7 @@ class AppearanceOrder(TaskTemplate):
                 rationale = f"Tracking the objects through the keyframes: {seen}. So the order is {correct}."
                 yield QACandidate(template_id=f"order/{index}",
                                   question=question,
-                                  rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
+                                  rationale=rationale, answer=answer, answer_text=letter, video_frame_numbers=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)
 
@@ -122,7 +122,7 @@ def _hidden_at_first(facts: SceneFacts, obj: ObjectFact) -> Drop | None:
     at_border = x1 <= 1 or y1 <= 1 or x2 >= cam.width - 1 or y2 >= cam.height - 1
     if first.complete or at_border:
         return None
-    return Drop(OCCLUDED_AT_FIRST, f"{obj.object_id} partly hidden in frame {first.frame_index}")
+    return Drop(OCCLUDED_AT_FIRST, f"{obj.object_id} partly hidden in video frame {first.frame_index}")
 
 
 def _ordering(names: list[str]) -> str:
@@ -130,4 +130,4 @@ def _ordering(names: list[str]) -> str:
 
 
 def _frame_no(facts: SceneFacts, obj: ObjectFact) -> int:
-    return keyframe_position(facts, obj.first_seen_frame) + 1
+    return frame_number(facts, obj.first_seen_frame)

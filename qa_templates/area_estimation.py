@@ -62,7 +62,7 @@ class AreaEstimation(TaskTemplate):
                              f"{length_phrase(obj.size_lwh[0], tier)} × {length_phrase(obj.size_lwh[1], tier)}, "
                              f"so it covers about {answer_text}.")
                 yield QACandidate(template_id=f"{kind}/{index}", question=question, rationale=rationale,
-                                  answer=answer, answer_text=answer_text, frame_indices=frames,
+                                  answer=answer, answer_text=answer_text, video_frame_numbers=frames,
                                   object_ids=(obj.object_id,), query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)
 

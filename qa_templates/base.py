@@ -26,7 +26,7 @@ class QACandidate:
     rationale: str
     answer: dict[str, Any]
     answer_text: str
-    frame_indices: tuple[int, ...]
+    video_frame_numbers: tuple[int, ...]
     object_ids: tuple[str, ...] = ()
     query: dict[str, str] = field(default_factory=dict)
     input_type: InputType = InputType.TEXT

@@ -11,7 +11,7 @@ from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import metric_ready
 from qa_templates.geometry import to_camera
 from qa_templates.phrasing import phrase
-from qa_templates.referring import keyframe_position, reference_sets
+from qa_templates.referring import frame_number, reference_sets
 from qa_templates.units import length_answer, unit_name
 from schemas.facts import SceneFacts
 from schemas.qa import TaskType
@@ -32,7 +32,8 @@ PHRASINGS = (
 
 @register_task
 class DepthEstimation(TaskTemplate):
-    """object_ids: (object,); query: frame_index of a keyframe where the object is observed."""
+    """object_ids: (object,); query: video_frame, the video frame number of a keyframe where the object is
+    observed."""
 
     task_type = TaskType.DEPTH_ESTIMATION
 
@@ -46,20 +47,20 @@ class DepthEstimation(TaskTemplate):
                 yield drop
                 continue
             seen = [o.frame_index for o in obj.observations]
-            frame_index = seen[int(rng.integers(len(seen)))]
-            query = {"frame_index": str(frame_index)}
+            video_frame = seen[int(rng.integers(len(seen)))]
+            query = {"video_frame": str(video_frame)}
             depth = self.solve(facts, (obj.object_id,), query)
             if depth <= 0:
-                yield Drop(CENTRE_BEHIND_CAMERA, f"{obj.object_id} in frame {frame_index}: {depth:.3g} m")
+                yield Drop(CENTRE_BEHIND_CAMERA, f"{obj.object_id} in video frame {video_frame}: {depth:.3g} m")
                 continue
             answer, answer_text = length_answer(depth, tier)
-            frame_no = keyframe_position(facts, frame_index) + 1
+            frame_no = frame_number(facts, video_frame)
             for refs in reference_sets(facts, [obj], rng):
                 question, phrasing = phrase(rng, PHRASINGS, frame=frame_no, obj=refs.names[0], unit=unit_name(tier))
                 rationale = (f"Back-projecting {refs.names[0]} in frame {frame_no} and taking its centre into that "
                              f"camera's coordinates gives a depth of about {answer_text}.")
                 yield QACandidate(template_id=f"camera_depth/{phrasing}", question=question, rationale=rationale,
-                                  answer=answer, answer_text=answer_text, frame_indices=frames,
+                                  answer=answer, answer_text=answer_text, video_frame_numbers=frames,
                                   object_ids=(obj.object_id,), query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)
             asked += 1
@@ -68,5 +69,5 @@ class DepthEstimation(TaskTemplate):
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> float:
         obj = next(o for o in facts.objects if o.object_id == object_ids[0])
-        cam = next(c for c in facts.cameras if c.frame_index == int(query["frame_index"]))
+        cam = next(c for c in facts.cameras if c.frame_index == int(query["video_frame"]))
         return float(to_camera(cam, np.asarray(obj.center))[2])

@@ -84,9 +84,9 @@ class Existence(TaskTemplate):
                                  f"so the answer is {correct}.")
                     yield QACandidate(template_id=f"within_radius/{phrasing}",
                                       question=question,
-                                      rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
-                                      object_ids=(ref.object_id,), query=query, input_type=refs.input_type,
-                                      visual_prompts=refs.prompts)
+                                      rationale=rationale, answer=answer, answer_text=letter,
+                                      video_frame_numbers=frames, object_ids=(ref.object_id,), query=query,
+                                      input_type=refs.input_type, visual_prompts=refs.prompts)
             asked += 1
             if asked == MAX_PAIRS:
                 return

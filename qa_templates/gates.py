@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from qa_templates.base import Drop
-from schemas.facts import ObjectFact, SceneFact, SceneFacts
+from schemas.facts import ObjectFact, SceneFact, SceneFacts, Sighting
 from schemas.qa import TaskType
 
 NEAR_TIE = "near_tie"
@@ -21,15 +21,21 @@ NO_VALID_PLAN = "no_valid_plan"
 SCALE_UNCERTAIN = "scale_uncertain"
 NON_METRIC_SOURCE = "non_metric_source"
 WEAK_RECONSTRUCTION = "weak_reconstruction"
-"""The SfM reconstruction a scene's scale rests on registered too few keyframes or has no baseline."""
+"""The SfM reconstruction a scene rests on registered too few keyframes, has no baseline, never turns (focal length
+unobservable) or disagrees with the depth: every task whose answer rests on its geometry is dropped."""
 VISIBLE_TOO_SMALL = "visible_too_small"
 """An instance of the category shows in the video but never at 20×20 px in a keyframe: a question about what
 appears in the video would hinge on whether it counts."""
+UNPLACED_SIGHTING = "unplaced_sighting"
+"""An instance shows in the video but is neither an object nor placed by a keyframe with depth (no bounds): a plan
+or a slide could run into it unseen."""
 
 METRIC_POWER = {TaskType.ABSOLUTE_DISTANCE: 1, TaskType.OBJECT_SIZE: 1, TaskType.DEPTH_ESTIMATION: 1,
                 TaskType.AREA_ESTIMATION: 2, TaskType.ROOM_SIZE: 3}
 """Tasks whose answer is a metric quantity, and the power of length it scales with (a scale error e becomes
 about power × e in the answer); other tasks compare, count or turn and do not depend on the metric scale."""
+POSE_FREE_TASKS = frozenset({TaskType.OBJECT_COUNTING, TaskType.APPEARANCE_ORDER, TaskType.OBJECT_MATCHING})
+"""Tasks answered from instance masks and frame order alone: no camera pose or 3D position enters their answer."""
 
 
 @dataclass(frozen=True)
@@ -95,14 +101,14 @@ def height_resolved(obj: ObjectFact) -> Drop | None:
 
 def scale_trusted(scene: SceneFact, task: TaskType) -> Drop | None:
     """Gate for a whole metric task on a scene whose scale was estimated: the reconstruction behind it must not be
-    weak, and its uncertainty, raised to the task's power of length, must stay within what MRA tolerates. Native
-    (metric) scenes always pass; a scene left in its source's own units (no metric structure to scale it by) never
-    does."""
+    weak (that gates every task but the pose-free ones: its poses are not to be trusted either), and its
+    uncertainty, raised to the task's power of length, must stay within what MRA tolerates. Native (metric) scenes
+    always pass; a scene left in its source's own units (no metric structure to scale it by) never does."""
     power = METRIC_POWER.get(task, 0)
     if power and not scene.metric:
         return Drop(NON_METRIC_SOURCE, f"{scene.scene_id}: {scene.source} poses are not metric and nothing "
                                        f"put them to scale")
-    if power and scene.scale_weakness:
+    if scene.scale_weakness and task not in POSE_FREE_TASKS:
         return Drop(WEAK_RECONSTRUCTION, f"{scene.scene_id}: {scene.scale_weakness}")
     if scene.scale_uncertainty is None or power * scene.scale_uncertainty <= GATES.max_scale_error:
         return None
@@ -126,6 +132,18 @@ def all_instances_resolved(facts: SceneFacts, category: str) -> Drop | None:
         return Drop(VISIBLE_TOO_SMALL, f"{category} instance(s) {small} show in the video "
                                        f"({facts.scene.sightings_from}) but never at 20×20 px in a keyframe")
     return None
+
+
+def sighted_obstacles(facts: SceneFacts) -> list[Sighting] | Drop:
+    """The instances that show but are not objects of the facts, each with the bounds it lies within, for planners
+    to keep clear of; a Drop when one of them has no bounds (it shows only where no keyframe with depth places it)."""
+    objects = {o.instance_id for o in facts.objects}
+    sighted = [s for s in facts.scene.sightings if s.instance_id not in objects]
+    unplaced = [s.instance_id for s in sighted if s.bounds is None]
+    if unplaced:
+        return Drop(UNPLACED_SIGHTING, f"instance(s) {unplaced} show in the video but no keyframe with depth "
+                                       f"places them")
+    return sighted
 
 
 def first_showing(facts: SceneFacts, obj: ObjectFact) -> int:

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from schemas.facts import CameraFact, ObjectFact
 
+_CORNER_SIGNS = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=float)
+
 
 def camera_to_canonical(cam: CameraFact) -> np.ndarray:
-    return np.asarray(cam.camera_to_canonical, dtype=float).reshape(4, 4)
+    """The camera's 4×4 pose (read-only: shared by every question about the same keyframe)."""
+    return _pose(cam.camera_to_canonical)
+
+
+@lru_cache(maxsize=4096)
+def _pose(row_major: tuple[float, ...]) -> np.ndarray:
+    pose = np.asarray(row_major, dtype=float).reshape(4, 4)
+    pose.setflags(write=False)
+    return pose
 
 
 def to_camera(cam: CameraFact, points: np.ndarray) -> np.ndarray:
@@ -54,9 +66,8 @@ def box_axes(obj: ObjectFact) -> np.ndarray:
 
 def box_corners(obj: ObjectFact) -> np.ndarray:
     """The 8 corners (8, 3) of the object's oriented box."""
-    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=float)
     half = np.asarray(obj.size_lwh) / 2.0
-    return np.asarray(obj.center) + (signs * half) @ box_axes(obj)
+    return np.asarray(obj.center) + (_CORNER_SIGNS * half) @ box_axes(obj)
 
 
 def centre_distance(a: ObjectFact, b: ObjectFact) -> float:
@@ -80,7 +91,15 @@ def footprint(obj: ObjectFact) -> np.ndarray:
 
 def footprint_distance(p: np.ndarray, q: np.ndarray) -> float:
     """Distance between two convex polygons (corners in order around each): 0 when they overlap, else the
-    smallest distance from a corner of one to an edge of the other."""
+    smallest distance from a corner of one to an edge of the other. Cached by the corners' values: a scene asks
+    for the same pairs again for every question (and phrasing) that names them."""
+    p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
+    return _polygon_distance(p.tobytes(), q.tobytes(), p.shape, q.shape)
+
+
+@lru_cache(maxsize=65536)
+def _polygon_distance(p_bytes: bytes, q_bytes: bytes, p_shape: tuple[int, ...], q_shape: tuple[int, ...]) -> float:
+    p, q = np.frombuffer(p_bytes).reshape(p_shape), np.frombuffer(q_bytes).reshape(q_shape)
     if not any(_separates(edge_start, edge_end, own, other) for own, other in ((p, q), (q, p))
                for edge_start, edge_end in zip(own, np.roll(own, -1, axis=0))):
         return 0.0

@@ -4,11 +4,13 @@ object_ids: (moved, target_ref); query {"relation": left_of | right_of | behind 
 the moved box's centre waypoints in canonical metres, exactly as the correct option words them}. The goal pose rests
 beside target_ref on that side (left/right/behind/in front as seen from the camera of frame 1: canonical
 −x/+x/+y/−y); both objects rest on the table top, the lowest bottom in the scene. The plan is found by RRT-Connect
-(OMPL) with the other objects' boxes as obstacles, then simplified. Every option is worded from waypoints rounded to
+(OMPL) with the other objects' boxes and the bounds of every instance that shows but is not an object (too small
+to lift: gates.sighted_obstacles) as obstacles, then simplified. Every option is worded from waypoints rounded to
 whole display units (every component of a move is said, none left out) and checked as worded: the correct one,
-executed literally, reaches the goal without collision; each distractor, executed literally, runs at least
-DISTRACTOR_MARGIN_M deep into a box (the found plan with a corner cut or its detour mirrored, then straight moves:
-slide or carry straight, or along x then y).
+executed literally, reaches the goal without collision, clear of those bounds too; each distractor (the found plan
+with a corner cut or its detour mirrored, then straight moves: slide or carry straight, or along x then y),
+executed literally, runs at least DISTRACTOR_MARGIN_M deep into an object's box (never judged by bounds alone,
+which may hold empty space).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import NO_VALID_PLAN, metric_ready, passing
+from qa_templates.gates import NO_VALID_PLAN, metric_ready, passing, sighted_obstacles
 from qa_templates.motion_planning import (CONTACT_FLOOR_M, Box, c_obstacle, contact_tolerance,
                                           path_clearance, path_collides, plan_path)
 from qa_templates.options import mc_answer
@@ -70,6 +72,11 @@ class ManipulationPlanning(TaskTemplate):
         yield from drops
         if len(ready) < 2:
             return
+        sighted = sighted_obstacles(facts)
+        if isinstance(sighted, Drop):
+            yield sighted
+            return
+        unlifted = [s.bounds for s in sighted]
         floor_z = min(o.bottom_z for o in facts.objects)
         asked, tried = 0, set()
         for _ in range(MAX_TRIES):
@@ -81,15 +88,16 @@ class ManipulationPlanning(TaskTemplate):
             tried.add((i, j, relation))
             moved, target = ready[i], ready[j]
             others = [o for o in facts.objects if o.object_id != moved.object_id]
+            avoid = [*others, *unlifted]
             clearance = max(CLEARANCE_SHARE * moved.size_lwh[1], CONTACT_FLOOR_M[tier] / 2.0)
             start, goal = np.asarray(moved.center, dtype=float), goal_pose(moved, target, relation, clearance)
-            if (drop := _placement_gate(moved, target, others, goal, floor_z, clearance, tier)) is not None:
+            if (drop := _placement_gate(moved, target, avoid, goal, floor_z, clearance, tier)) is not None:
                 yield drop
                 continue
-            if not path_collides([start, goal], moved, others):
+            if not path_collides([start, goal], moved, avoid):
                 yield Drop(DIRECT_PATH_CLEAR, f"{moved.object_id} slides {relation} {target.object_id} unhindered")
                 continue
-            plan = plan_path(start, goal, Box.of(moved), [Box.of(o) for o in others], floor_z, clearance, seed)
+            plan = plan_path(start, goal, Box.of(moved), [Box.of(o) for o in avoid], floor_z, clearance, seed)
             if plan is None:
                 yield Drop(NO_VALID_PLAN, f"{moved.object_id} {relation} {target.object_id}")
                 continue
@@ -97,7 +105,7 @@ class ManipulationPlanning(TaskTemplate):
             if len(worded) - 1 > MAX_STEPS:
                 yield Drop(PLAN_TOO_LONG, f"{moved.object_id} {relation} {target.object_id}: {len(worded) - 1} steps")
                 continue
-            if path_collides(worded, moved, others):
+            if path_collides(worded, moved, avoid):
                 yield Drop(WORDED_PLAN_COLLIDES, f"{moved.object_id} {relation} {target.object_id}")
                 continue
             query = {"relation": relation, "plan": json.dumps([[round(float(v), 7) for v in p] for p in worded])}
@@ -116,8 +124,9 @@ class ManipulationPlanning(TaskTemplate):
             distractors = [text for text in pool if text != correct][:3]
             answer, letter = mc_answer(correct, distractors,
                                        key="/".join((facts.scene.scene_id, "manipulation", *ids, relation)))
-            blockers = sorted({category_name(o.category) for o in others
-                               if path_collides([start, goal], moved, [o])})
+            blockers = sorted({category_name(o.category) for o in others if path_collides([start, goal], moved, [o])}
+                              | {category_name(s.category) for s in sighted
+                                 if path_collides([start, goal], moved, [s.bounds])})
             for refs in reference_sets(facts, [moved, target], rng):
                 question, index = phrase(rng, PHRASINGS, moved=refs.names[0], relation=RELATIONS[relation][1],
                                          target=refs.names[1])
@@ -126,7 +135,7 @@ class ManipulationPlanning(TaskTemplate):
                              f"{length_phrase(clearance, tier)} from every other box, gives: {correct}.")
                 yield QACandidate(template_id=f"plan/{index}",
                                   question=question,
-                                  rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
+                                  rationale=rationale, answer=answer, answer_text=letter, video_frame_numbers=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)
 
@@ -189,9 +198,10 @@ def describe_plan(waypoints: Sequence[Sequence[float]], tier: ScaleTier) -> str:
     return text[0].upper() + text[1:]
 
 
-def _placement_gate(moved: ObjectFact, target: ObjectFact, others: list[ObjectFact], goal: np.ndarray,
+def _placement_gate(moved: ObjectFact, target: ObjectFact, others: list, goal: np.ndarray,
                     floor_z: float, clearance: float, tier: ScaleTier) -> Drop | None:
-    """Both objects rest on the table top, and the goal keeps the clearance from every other box."""
+    """Both objects rest on the table top, and the goal keeps the clearance from every other box (objects and
+    sighted bounds)."""
     for obj in (moved, target):
         if abs(obj.bottom_z - floor_z) > contact_tolerance(obj, tier):
             return Drop(NOT_ON_TABLE, f"{obj.object_id} rests {obj.bottom_z - floor_z:.4f} m above the table")

@@ -26,7 +26,11 @@ CONTACT_EPS_M = 1e-6
 CONTACT_FLOOR_M = {ScaleTier.TINY_TABLETOP: 0.001, ScaleTier.TABLETOP: 0.01, ScaleTier.INDOOR: 0.02,
                    ScaleTier.OUTDOOR: 0.1, ScaleTier.DRONE: 1.0}
 """Smallest contact tolerance per tier: 1 cm × the tier's scale (1 mm for mm-scale objects)."""
-PLANNING_TIME_S = 0.2
+PLANNING_CHECKS = 20_000
+"""Budget of one plan, in state validity checks (no plan of the QA benchmark's scenes needs that many). A count,
+not seconds: whether a plan is found must not depend on how busy the machine is, or the same scene and seed would
+ask other questions under load. RRT-Connect stops at its first solution, so the budget only bounds searches that
+find none."""
 
 
 @dataclass(frozen=True)
@@ -96,11 +100,13 @@ def footprint_prism(obstacle: Box, moved: Box) -> Prism:
     return Prism(prism.normals[:-2], prism.offsets[:-2])
 
 
+@lru_cache(maxsize=65536)
 def footprint_gap(a: Box, b: Box) -> float:
     """Horizontal gap between two footprints (separating-axis distance); negative = overlap depth."""
     return footprint_prism(b, a).value(np.array([*a.center[:2], 0.0]))
 
 
+@lru_cache(maxsize=65536)
 def footprint_inset(inner: Box, outer: Box) -> float:
     """How far `inner`'s footprint pokes out of `outer`'s: ≤ 0 when it lies inside (minus the smallest margin)."""
     outer_prism = footprint_prism(outer, Box(outer.center, (0.0, 0.0, 0.0)))
@@ -112,11 +118,11 @@ def segment_clearance(prism: Prism, start: np.ndarray, end: np.ndarray) -> float
     """Smallest prism value along the segment (exact: the minimum of a max of linear functions)."""
     base = prism.normals @ np.asarray(start, dtype=float) - prism.offsets
     slope = prism.normals @ (np.asarray(end, dtype=float) - np.asarray(start, dtype=float))
-    i, j = np.triu_indices(len(base), k=1)
+    i, j = _face_pairs(len(base))
     differ = slope[i] != slope[j]
     crossings = (base[j][differ] - base[i][differ]) / (slope[i][differ] - slope[j][differ])
     ts = np.concatenate([[0.0, 1.0], crossings[(crossings > 0.0) & (crossings < 1.0)]])
-    return float(np.min(np.max(base[None, :] + ts[:, None] * slope[None, :], axis=1)))
+    return float(np.minimum.reduce(np.maximum.reduce(base[None, :] + ts[:, None] * slope[None, :], axis=1)))
 
 
 def entry_fraction(prism: Prism, start: np.ndarray, end: np.ndarray) -> float | None:
@@ -149,8 +155,16 @@ def path_clearance(waypoints: Sequence[Sequence[float]], moved_size, obstacles: 
     """The least clearance along the path (arguments as `path_collides`): positive, a lower bound of the gap to
     the nearest obstacle; negative, minus the deepest penetration into one (exact). +inf without obstacles."""
     moved = Box.of(moved_size) if hasattr(moved_size, "size_lwh") else Box((0.0, 0.0, 0.0), tuple(moved_size))
-    prisms = [c_obstacle(Box.of(o), moved) for o in obstacles]
     points = np.asarray(waypoints, dtype=float)
+    return _path_clearance(points.tobytes(), points.shape, moved, tuple(Box.of(o) for o in obstacles))
+
+
+@lru_cache(maxsize=16384)
+def _path_clearance(points_bytes: bytes, shape: tuple[int, ...], moved: Box, obstacles: tuple[Box, ...]) -> float:
+    """`path_clearance` cached by its inputs' values: a scene checks the same straight moves for every question
+    (and phrasing) that asks about the same objects."""
+    prisms = [c_obstacle(o, moved) for o in obstacles]
+    points = np.frombuffer(points_bytes).reshape(shape)
     return min((segment_clearance(prism, p, q) for p, q in zip(points[:-1], points[1:]) for prism in prisms),
                default=float("inf"))
 
@@ -185,11 +199,16 @@ def plan_path(start: np.ndarray, goal: np.ndarray, moved: Box, obstacles: Sequen
     setup = og.SimpleSetup(space)
     normals, offsets = _stack(prisms)
 
-    def clear(state) -> bool:
+    checks = [0]
+
+    def clear(state, array=np.array, matmul=np.matmul, nearest=np.minimum.reduce, outside=np.maximum.reduce) -> bool:
+        """Called by OMPL for every state it checks (thousands per plan): five numpy calls, no Python wrappers."""
+        checks[0] += 1
         if not prisms:
             return True
-        values = normals @ np.array([state[0], state[1], state[2]]) - offsets
-        return bool(values.max(axis=1).min() >= clearance)
+        values = matmul(normals, array((state[0], state[1], state[2])))
+        values -= offsets
+        return bool(nearest(outside(values, axis=1)) >= clearance)
 
     setup.setStateValidityChecker(clear)
     info = setup.getSpaceInformation()
@@ -199,7 +218,7 @@ def plan_path(start: np.ndarray, goal: np.ndarray, moved: Box, obstacles: Sequen
         ompl_start[axis], ompl_goal[axis] = float(lifted_start[axis]), float(lifted_goal[axis])
     setup.setStartAndGoalStates(ompl_start, ompl_goal)
     setup.setPlanner(og.RRTConnect(info))
-    setup.solve(PLANNING_TIME_S)
+    setup.solve(ob.PlannerTerminationCondition(lambda: checks[0] >= PLANNING_CHECKS))
     if not setup.haveExactSolutionPath():
         return None
     path = setup.getSolutionPath()
@@ -210,6 +229,12 @@ def plan_path(start: np.ndarray, goal: np.ndarray, moved: Box, obstacles: Sequen
            for prism in prisms):
         return None
     return waypoints
+
+
+@lru_cache(maxsize=64)
+def _face_pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of k faces (i < j), as index arrays."""
+    return np.triu_indices(k, k=1)
 
 
 def _lift_until_clear(point: np.ndarray, prisms: Sequence[Prism], clearance: float) -> np.ndarray:

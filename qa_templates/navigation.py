@@ -1,6 +1,6 @@
 """Task 16, navigation: from where the camera stands in a keyframe, which way to head to reach a target (MC).
 
-object_ids: (target,); query {"frame_index"}. The answer is the sector of the target's bearing in that camera's
+object_ids: (target,); query {"video_frame"}. The answer is the sector of the target's bearing in that camera's
 horizontal heading: straight ahead within 30°, ahead to the left/right up to 90°, behind on the left/right beyond.
 """
 
@@ -15,7 +15,7 @@ from qa_templates.gates import metric_ready, passing
 from qa_templates.geometry import camera_centre, camera_forward
 from qa_templates.options import ONE_SIDED_ANSWERS, balanced_pick, mc_answer
 from qa_templates.phrasing import phrase
-from qa_templates.referring import category_is_unique, keyframe_position, reference_sets
+from qa_templates.referring import category_is_unique, frame_number, reference_sets
 from qa_templates.units import length_phrase
 from schemas.facts import CameraFact, ObjectFact, SceneFacts
 from schemas.qa import TaskType
@@ -54,11 +54,11 @@ class Navigation(TaskTemplate):
             target, cam = pairs[int(k)]
             bearing = _bearing_deg(cam, target)
             if bearing is None:
-                yield Drop(NO_HEADING, f"frame {cam.frame_index} looks straight up or down")
+                yield Drop(NO_HEADING, f"video frame {cam.frame_index} looks straight up or down")
                 continue
             distance = _distance(cam, target)
             if distance < max(target.size_lwh[:2]):
-                yield Drop(TARGET_TOO_CLOSE, f"{target.object_id} {distance:.1f} m from frame {cam.frame_index}")
+                yield Drop(TARGET_TOO_CLOSE, f"{target.object_id} {distance:.1f} m from video frame {cam.frame_index}")
                 continue
             if _margin_deg(bearing) < SECTOR_MARGIN_DEG:
                 yield Drop(NEAR_SECTOR_BOUNDARY, f"bearing {bearing:.1f}°")
@@ -70,12 +70,12 @@ class Navigation(TaskTemplate):
         if candidates and not chosen:
             yield Drop(ONE_SIDED_ANSWERS, f"directions found: {', '.join(sorted(set(answers)))}")
         for target, cam, bearing, distance in chosen:
-            ids, query = (target.object_id,), {"frame_index": str(cam.frame_index)}
+            ids, query = (target.object_id,), {"video_frame": str(cam.frame_index)}
             correct = self.solve(facts, ids, query)
             pool = [d for d in DIRECTIONS if d != correct]
             answer, letter = mc_answer(correct, pool, key="/".join(
-                (facts.scene.scene_id, "navigation", target.object_id, query["frame_index"])))
-            frame_no = keyframe_position(facts, cam.frame_index) + 1
+                (facts.scene.scene_id, "navigation", target.object_id, query["video_frame"])))
+            frame_no = frame_number(facts, cam.frame_index)
             side = f"{abs(bearing):.0f}° to the {'left' if bearing > 0 else 'right'} of"
             for refs in reference_sets(facts, [target], rng):
                 question, index = phrase(rng, PHRASINGS, frame=frame_no, target=refs.names[0])
@@ -84,12 +84,12 @@ class Navigation(TaskTemplate):
                              f"{correct}.")
                 yield QACandidate(template_id=f"heading/{index}",
                                   question=question,
-                                  rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
+                                  rationale=rationale, answer=answer, answer_text=letter, video_frame_numbers=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> str:
-        cam = next(c for c in facts.cameras if c.frame_index == int(query["frame_index"]))
+        cam = next(c for c in facts.cameras if c.frame_index == int(query["video_frame"]))
         target = next(o for o in facts.objects if o.object_id == object_ids[0])
         return _sector(_bearing_deg(cam, target))
 

@@ -53,7 +53,7 @@ class ObjectCounting(TaskTemplate):
             rationale = (f"Following each {name} across the keyframes and merging repeated sightings of the same "
                          f"instance leaves {answer_text} distinct {plural}.")
             yield QACandidate(template_id=f"count/{phrasing}", question=question, rationale=rationale,
-                              answer=answer, answer_text=answer_text, frame_indices=frames,
+                              answer=answer, answer_text=answer_text, video_frame_numbers=frames,
                               object_ids=tuple(o.object_id for o in instances), query=query)
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> float:

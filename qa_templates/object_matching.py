@@ -47,7 +47,8 @@ class ObjectMatching(TaskTemplate):
             for b in (a, negative):
                 first, last = _first_view(a), _last_view(b)
                 if first.frame_index == last.frame_index:
-                    yield Drop(SAME_FRAME, f"{a.object_id} and {b.object_id} both marked in frame {first.frame_index}")
+                    yield Drop(SAME_FRAME,
+                               f"{a.object_id} and {b.object_id} both marked in video frame {first.frame_index}")
                     continue
                 ids = (a.object_id, b.object_id)
                 truth = self.solve(facts, ids, {}) == "yes"
@@ -68,7 +69,7 @@ class ObjectMatching(TaskTemplate):
                 rationale = f"Following the tracks, {why}; so the answer is {'yes' if truth else 'no'}."
                 yield QACandidate(template_id=f"match/{index}",
                                   question=question, rationale=rationale,
-                                  answer=answer, answer_text=letter, frame_indices=frames, object_ids=ids,
+                                  answer=answer, answer_text=letter, video_frame_numbers=frames, object_ids=ids,
                                   input_type=kind, visual_prompts=(prompt_a, prompt_b))
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> str:

@@ -49,7 +49,7 @@ class ObjectSize(TaskTemplate):
                              + " × ".join(length_phrase(v, tier) for v in obj.size_lwh)
                              + f" (length × width × height), so its {dimension} dimension is about {answer_text}.")
                 yield QACandidate(template_id=f"{dimension}/{index}", question=question, rationale=rationale,
-                                  answer=answer, answer_text=answer_text, frame_indices=frames,
+                                  answer=answer, answer_text=answer_text, video_frame_numbers=frames,
                                   object_ids=(obj.object_id,), query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)
 

@@ -5,6 +5,8 @@ the options name. The source slides horizontally at its height towards the targe
 target; the answer is the object whose footprint, inflated by the source's (motion_planning), the swept path
 enters first, or "nothing is in the way". Only objects at the slide's height count: their height range overlaps
 the source's by at least a quarter of the thinner one (so what the source rests on, or carries, never does).
+An instance that shows but is not an object (too small to lift) cannot be named as the answer: a slide whose path
+comes near its bounds (gates.sighted_obstacles), at the slide's height, is dropped (`sighted_in_the_way`).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
-from qa_templates.gates import metric_ready, passing
+from qa_templates.gates import metric_ready, passing, sighted_obstacles
 from qa_templates.motion_planning import Box, entry_fraction, footprint_prism, segment_clearance
 from qa_templates.options import ONE_SIDED_ANSWERS, balanced_pick, mc_answer
 from qa_templates.phrasing import category_name, phrase
 from qa_templates.referring import category_is_unique, reference_sets
 from qa_templates.units import length_phrase
-from schemas.facts import ObjectFact, SceneFacts
+from schemas.facts import ObjectFact, SceneFacts, Sighting
 from schemas.qa import TaskType
 from schemas.tiers import ScaleTier
 
@@ -31,6 +33,8 @@ AMBIGUOUS_HEIGHT = "ambiguous_height"
 AMBIGUOUS_FIRST_OBSTACLE = "ambiguous_first_obstacle"
 TARGET_NOT_REACHED = "target_not_reached"
 ALREADY_TOUCHING = "already_touching"
+SIGHTED_IN_THE_WAY = "sighted_in_the_way"
+"""An instance that shows but is not an object (its bounds, not its box, are known) comes near the slide."""
 
 NOTHING = "nothing is in the way"
 MARGIN_SHARE = 0.1
@@ -83,6 +87,10 @@ class ObstacleLocation(TaskTemplate):
         yield from drops
         if len(ready) < 3:
             return
+        sighted = sighted_obstacles(facts)
+        if isinstance(sighted, Drop):
+            yield sighted
+            return
         candidates, tried = [], set()
         for _ in range(MAX_TRIES):
             pair = tuple(int(k) for k in rng.choice(len(ready), 2, replace=False))
@@ -94,7 +102,7 @@ class ObstacleLocation(TaskTemplate):
             if isinstance(slide, Drop):
                 yield slide
                 continue
-            if (drop := _margin_gate(source, slide)) is not None:
+            if (drop := _margin_gate(source, slide) or _sighted_gate(source, target, slide, sighted)) is not None:
                 yield drop
                 continue
             candidates.append((source, target, slide, _named(slide, ready)))
@@ -119,7 +127,7 @@ class ObstacleLocation(TaskTemplate):
                 yield QACandidate(template_id=f"obstacle/{index}",
                                   question=question,
                                   rationale=_rationale(source, slide, refs.names, correct, tier),
-                                  answer=answer, answer_text=letter, frame_indices=frames, object_ids=ids,
+                                  answer=answer, answer_text=letter, video_frame_numbers=frames, object_ids=ids,
                                   query=query, input_type=refs.input_type, visual_prompts=refs.prompts)
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> str:
@@ -182,6 +190,22 @@ def _margin_gate(source: ObjectFact, slide: Slide) -> Drop | None:
     hits = slide.hits
     if len(hits) >= 2 and hits[1].entered_after - hits[0].entered_after < margin:
         return Drop(AMBIGUOUS_FIRST_OBSTACLE, f"{hits[0].obj.object_id} and {hits[1].obj.object_id}")
+    return None
+
+
+def _sighted_gate(source: ObjectFact, target: ObjectFact, slide: Slide, sighted: list[Sighting]) -> Drop | None:
+    """No sighted instance's bounds come within the margin of the swept path unless clearly above or below it."""
+    moved, start = Box.of(source), np.asarray(source.center, dtype=float)
+    direction = np.array([*np.subtract(target.center[:2], source.center[:2]), 0.0])
+    end = start + direction / np.linalg.norm(direction) * slide.length
+    margin = MARGIN_SHARE * source.size_lwh[1]
+    for s in sighted:
+        low, high = Box.of(s.bounds).z_range
+        overlap = min(high, source.top_z) - max(low, source.bottom_z)
+        level = overlap / min(high - low, source.size_lwh[2])
+        near = segment_clearance(footprint_prism(Box.of(s.bounds), moved), start, end) < margin
+        if near and level >= LEVEL_SHARE - LEVEL_MARGIN:
+            return Drop(SIGHTED_IN_THE_WAY, f"instance {s.instance_id} ({s.category}) may be in the way")
     return None
 
 

@@ -12,7 +12,7 @@ from qa_templates.gates import NOT_ENOUGH_OBJECTS, passing, seen_enough
 from qa_templates.geometry import box_corners, to_camera
 from qa_templates.options import ONE_SIDED_ANSWERS, balanced_pick, mc_answer
 from qa_templates.phrasing import phrase
-from qa_templates.referring import category_is_unique, keyframe_position, reference_sets
+from qa_templates.referring import category_is_unique, frame_number, reference_sets
 from qa_templates.units import length_phrase
 from schemas.facts import CameraFact, ObjectFact, SceneFacts
 from schemas.qa import TaskType
@@ -47,7 +47,8 @@ PHRASINGS = {
 
 @register_task
 class PositionComparison(TaskTemplate):
-    """object_ids: (a, b); query: axis and the keyframe (frame_index) the relation is judged in."""
+    """object_ids: (a, b); query: axis and the keyframe the relation is judged in (video_frame, its video
+    frame number)."""
 
     task_type = TaskType.POSITION_COMPARISON
 
@@ -70,9 +71,10 @@ class PositionComparison(TaskTemplate):
             axis = AXES[int(rng.integers(len(AXES)))]
             coord_a, coord_b, extent_a, extent_b = _along_axis(_camera(facts, frame_index), a, b, axis)
             if abs(coord_a - coord_b) < MIN_SEPARATION_SHARE * (extent_a + extent_b) / 2.0:
-                yield Drop(SMALL_SEPARATION, f"{a.object_id} vs {b.object_id} along {axis} in frame {frame_index}")
+                yield Drop(SMALL_SEPARATION,
+                           f"{a.object_id} vs {b.object_id} along {axis} in video frame {frame_index}")
                 continue
-            candidates.append((a, b, {"axis": axis, "frame_index": str(frame_index)}, coord_a, coord_b))
+            candidates.append((a, b, {"axis": axis, "video_frame": str(frame_index)}, coord_a, coord_b))
         answers = [self.solve(facts, (a.object_id, b.object_id), query) for a, b, query, _, _ in candidates]
         weights = [1 + (category_is_unique(facts, a) and category_is_unique(facts, b)) for a, b, *_ in candidates]
         chosen = balanced_pick(candidates, answers, weights, MAX_QUESTIONS, rng)
@@ -80,9 +82,9 @@ class PositionComparison(TaskTemplate):
             yield Drop(ONE_SIDED_ANSWERS, f"relations found: {', '.join(sorted(set(answers)))}")
         for a, b, query, coord_a, coord_b in chosen:
             ids = (a.object_id, b.object_id)
-            axis, frame_index = query["axis"], int(query["frame_index"])
+            axis, frame_index = query["axis"], int(query["video_frame"])
             correct = self.solve(facts, ids, query)
-            frame_no = keyframe_position(facts, frame_index) + 1
+            frame_no = frame_number(facts, frame_index)
             key = "/".join([facts.scene.scene_id, self.task_type.value, *ids, axis, str(frame_index)])
             answer, letter = mc_answer(correct, RELATIONS[axis], key)
             for refs in reference_sets(facts, [a, b], rng):
@@ -91,14 +93,14 @@ class PositionComparison(TaskTemplate):
                 rationale = _rationale(facts, axis, frame_no, name_a, name_b, coord_a, coord_b, correct)
                 yield QACandidate(template_id=f"{axis}/{phrasing}",
                                   question=question,
-                                  rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
+                                  rationale=rationale, answer=answer, answer_text=letter, video_frame_numbers=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> str:
         a, b = (_object(facts, i) for i in object_ids)
         axis = query["axis"]
-        coord_a, coord_b, _, _ = _along_axis(_camera(facts, int(query["frame_index"])), a, b, axis)
+        coord_a, coord_b, _, _ = _along_axis(_camera(facts, int(query["video_frame"])), a, b, axis)
         return RELATIONS[axis][int(coord_a > coord_b)]
 
 

@@ -32,9 +32,10 @@ def category_is_unique(facts: SceneFacts, obj: ObjectFact) -> bool:
     return others <= {obj.instance_id}
 
 
-def keyframe_position(facts: SceneFacts, frame_index: int) -> int:
-    """0-based position of a frame in the QA's frame list (all keyframes, in time order)."""
-    return [c.frame_index for c in facts.cameras].index(frame_index)
+def frame_number(facts: SceneFacts, video_frame: int) -> int:
+    """The number questions, prompts and exports give a keyframe: frame k is the k-th frame shown (from 1; a QA
+    shows all keyframes, in time order). `video_frame` is the keyframe's frame number in the video."""
+    return [c.frame_index for c in facts.cameras].index(video_frame) + 1
 
 
 def reference_sets(facts: SceneFacts, objects: Sequence[ObjectFact],
@@ -58,15 +59,14 @@ def reference_sets(facts: SceneFacts, objects: Sequence[ObjectFact],
 def visual_prompt(facts: SceneFacts, obj: ObjectFact, kind: str, color: str) -> tuple[str, dict]:
     """Prompt on the keyframe where the object is seen largest; returns its phrase and the prompt fields."""
     seen = _largest_view(obj)
-    image_index = keyframe_position(facts, seen.frame_index)
-    frame_no = image_index + 1
+    frame_no = frame_number(facts, seen.frame_index)
     if kind == "point":
         coords, name = list(seen.point_xy), f"the object marked by the {color} point in frame {frame_no}"
     elif kind == "bbox":
         coords, name = list(seen.bbox_xyxy), f"the object inside the {color} box in frame {frame_no}"
     else:
         coords, name = [], f"the object covered by the {color} mask in frame {frame_no}"
-    prompt = {"kind": kind, "image_index": image_index, "object_id": obj.object_id, "coords": coords,
+    prompt = {"kind": kind, "frame": frame_no, "object_id": obj.object_id, "coords": coords,
               "mask_path": seen.mask_path if kind == "mask" else None, "color": color}
     return name, prompt
 

@@ -71,7 +71,7 @@ class RelativeDistance(TaskTemplate):
                 rationale = f"Centre distances from {refs.names[0]}: {listed}; so {correct} is {order}."
                 yield QACandidate(template_id=f"{order}/{phrasing}",
                                   question=question,
-                                  rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
+                                  rationale=rationale, answer=answer, answer_text=letter, video_frame_numbers=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)
             asked += 1

@@ -55,7 +55,7 @@ class RoomSize(TaskTemplate):
             rationale = (f"The walls and floor outline a room of about {extent}, so its "
                          f"{measure.replace('_', ' ')} is about {answer_text}.")
             yield QACandidate(template_id=f"{measure}/{phrasing}", question=question, rationale=rationale,
-                              answer=answer, answer_text=answer_text, frame_indices=frames, query=query)
+                              answer=answer, answer_text=answer_text, video_frame_numbers=frames, query=query)
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> float:
         room = facts.scene.room

@@ -46,23 +46,23 @@ class RotationEstimation(TaskTemplate):
         for index in rng.permutation(len(pairs))[:MAX_TRIES]:
             pos_a, pos_b = pairs[index]
             cam_a, cam_b = facts.cameras[pos_a], facts.cameras[pos_b]
-            query = {"frame_a": str(cam_a.frame_index), "frame_b": str(cam_b.frame_index)}
+            query = {"video_frame_a": str(cam_a.frame_index), "video_frame_b": str(cam_b.frame_index)}
             angle = self.solve(facts, (), query)
             if angle < MIN_ROTATION_DEG:
-                yield Drop(NEAR_ZERO_ROTATION, f"frames {cam_a.frame_index}→{cam_b.frame_index}: {angle:.1f}°")
+                yield Drop(NEAR_ZERO_ROTATION, f"video frames {cam_a.frame_index}→{cam_b.frame_index}: {angle:.1f}°")
                 continue
             answer, answer_text = quantity_answer(angle, DisplayUnit.DEG)
             question, phrasing = phrase(rng, PHRASINGS, a=pos_a + 1, b=pos_b + 1)
             yield QACandidate(template_id=f"camera/{phrasing}", question=question,
                               rationale=_rationale(cam_a, cam_b, pos_a + 1, pos_b + 1, answer_text),
-                              answer=answer, answer_text=answer_text, frame_indices=frames, query=query)
+                              answer=answer, answer_text=answer_text, video_frame_numbers=frames, query=query)
             asked += 1
             if asked == MAX_QUESTIONS:
                 return
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> float:
         by_frame = {c.frame_index: c for c in facts.cameras}
-        return relative_rotation_deg(by_frame[int(query["frame_a"])], by_frame[int(query["frame_b"])])
+        return relative_rotation_deg(by_frame[int(query["video_frame_a"])], by_frame[int(query["video_frame_b"])])
 
 
 def _rationale(cam_a: CameraFact, cam_b: CameraFact, no_a: int, no_b: int, answer_text: str) -> str:

@@ -85,7 +85,7 @@ class RoutePlanning(TaskTemplate):
                              f"so the route is: {correct}.")
                 yield QACandidate(template_id=f"route/{index}",
                                   question=question,
-                                  rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
+                                  rationale=rationale, answer=answer, answer_text=letter, video_frame_numbers=frames,
                                   object_ids=ids, query={}, input_type=refs.input_type, visual_prompts=refs.prompts)
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> str:

@@ -94,7 +94,7 @@ class SizeComparison(TaskTemplate):
                 rationale = f"Comparing {NOUN[measure]}: {listed}; so {correct} is {SUPERLATIVE[measure][order]}."
                 yield QACandidate(template_id=f"{measure}/{phrasing}",
                                   question=question,
-                                  rationale=rationale, answer=answer, answer_text=letter, frame_indices=frames,
+                                  rationale=rationale, answer=answer, answer_text=letter, video_frame_numbers=frames,
                                   object_ids=ids, query=query, input_type=refs.input_type,
                                   visual_prompts=refs.prompts)
             asked += 1

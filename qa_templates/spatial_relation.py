@@ -91,7 +91,7 @@ class SpatialRelation(TaskTemplate):
                 yield QACandidate(template_id=f"relation/{index}",
                                   question=question,
                                   rationale=_rationale(a, b, refs.names, correct, facts.scene.scale), answer=answer,
-                                  answer_text=letter, frame_indices=frames, object_ids=ids,
+                                  answer_text=letter, video_frame_numbers=frames, object_ids=ids,
                                   input_type=refs.input_type, visual_prompts=refs.prompts)
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> str:

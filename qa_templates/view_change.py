@@ -1,7 +1,7 @@
 """Task 13, view change: the camera's dominant motion between two keyframes (MC).
 
-No object_ids; query {"frame_a", "frame_b"} (frame indices; frame b may precede frame a: the question is about
-the relative pose, either way in time). Each motion gets a size in degrees: a turn or tilt
+No object_ids; query {"video_frame_a", "video_frame_b"} (video frame numbers; frame b may precede frame a: the
+question is about the relative pose, either way in time). Each motion gets a size in degrees: a turn or tilt
 its angle, a translation the angle it sweeps at the scene's viewing distance from frame a (atan(t / d)); the
 translation is measured along frame a's horizontal heading (forward), its right (sideways) and up.
 """
@@ -61,7 +61,7 @@ class ViewChange(TaskTemplate):
                 if pair in tried:
                     continue
                 tried.add(pair)
-                query = {"frame_a": str(frames[pair[0]]), "frame_b": str(frames[pair[1]])}
+                query = {"video_frame_a": str(frames[pair[0]]), "video_frame_b": str(frames[pair[1]])}
                 found = _dominant_motion(facts, query)
                 if isinstance(found, Drop):
                     yield found
@@ -80,13 +80,13 @@ class ViewChange(TaskTemplate):
                       if abs(amount) < MIN_MOTION_DEG / 2.0 or m == MOTIONS[other][int(amount > 0)]]
             distractors = [opposite] + [untrue[i] for i in rng.permutation(len(untrue))[:2]]
             answer, letter = mc_answer(correct, distractors, key="/".join(
-                (facts.scene.scene_id, "view_change", query["frame_a"], query["frame_b"])))
+                (facts.scene.scene_id, "view_change", query["video_frame_a"], query["video_frame_b"])))
             a_no, b_no = pair[0] + 1, pair[1] + 1
             question, index = phrase(rng, PHRASINGS, a=a_no, b=b_no)
             yield QACandidate(template_id=f"motion/{index}",
                               question=question,
                               rationale=_rationale(facts, query, a_no, b_no, correct), answer=answer,
-                              answer_text=letter, frame_indices=frames, query=query)
+                              answer_text=letter, video_frame_numbers=frames, query=query)
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> str:
         sizes = _motion_sizes(facts, query)
@@ -98,7 +98,7 @@ def _dominant_motion(facts: SceneFacts, query: dict[str, str]) -> dict[str, floa
     """The motion sizes of a frame pair whose largest motion is big enough and dominates, else the drop."""
     sizes = _motion_sizes(facts, query)
     if sizes is None:
-        return Drop(NO_HEADING, f"frame {query['frame_a']} looks straight up or down")
+        return Drop(NO_HEADING, f"video frame {query['video_frame_a']} looks straight up or down")
     ranked = sorted(sizes.items(), key=lambda kv: -abs(kv[1]))
     (axis, size), (runner_axis, runner_up) = ranked[0], ranked[1]
     if abs(size) < MIN_MOTION_DEG:
@@ -112,7 +112,7 @@ def _dominant_motion(facts: SceneFacts, query: dict[str, str]) -> dict[str, floa
 
 def _cameras(facts: SceneFacts, query: dict[str, str]) -> tuple[CameraFact, CameraFact]:
     by_frame = {c.frame_index: c for c in facts.cameras}
-    return by_frame[int(query["frame_a"])], by_frame[int(query["frame_b"])]
+    return by_frame[int(query["video_frame_a"])], by_frame[int(query["video_frame_b"])]
 
 
 def _heading(cam: CameraFact) -> np.ndarray | None:

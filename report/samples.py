@@ -22,7 +22,7 @@ THUMBNAIL_QUALITY = 82
 @dataclass(frozen=True)
 class SampleFrame:
     number: int
-    """1-based position in the QA's frame list ("Frame 3" in the model's prompt)."""
+    """The frame number, as the question and the model's prompt ("Frame 3:") give it."""
     data_uri: str
     prompted: bool
     """A visual prompt is drawn on it."""
@@ -53,14 +53,10 @@ def answer_text(row: QARow) -> str:
 
 
 def shown_frames(row: QARow) -> list[int]:
-    """Indices of the frames to show, in order: the prompted frames and the frame the question is asked in
-    (`query["frame_index"]`), then evenly spaced others, MAX_FRAMES in all."""
-    asked = int(row.query.get("frame_index", -1))
-    named = {p.image_index for p in row.visual_prompts}
-    if asked in row.frame_indices:
-        named.add(row.frame_indices.index(asked))
-    named = sorted(named)[:MAX_FRAMES]
-    others = [i for i in range(len(row.frame_paths)) if i not in named]
+    """Frame numbers (from 1, as the question numbers them) to show, in order: the frames the question names
+    (QARow.named_frames), then evenly spaced others, MAX_FRAMES in all."""
+    named = row.named_frames[:MAX_FRAMES]
+    others = [k for k in range(1, len(row.frame_paths) + 1) if k not in named]
     room = MAX_FRAMES - len(named)
     picks = [others[round(k)] for k in np.linspace(0, len(others) - 1, min(room, len(others)))] if room else []
     return sorted({*named, *picks})
@@ -71,9 +67,9 @@ def _view(row: QARow, layout: OutputLayout) -> SampleView:
         jpegs = qa_prompt(row, layout).frames_jpeg
     except SampleError as err:
         return SampleView(row, answer_text(row), [], str(err))
-    prompted = {p.image_index for p in row.visual_prompts}
-    return SampleView(row, answer_text(row), [SampleFrame(i + 1, _thumbnail(jpegs[i]), i in prompted)
-                                              for i in shown_frames(row)])
+    prompted = {p.frame for p in row.visual_prompts}
+    return SampleView(row, answer_text(row), [SampleFrame(k, _thumbnail(jpegs[k - 1]), k in prompted)
+                                              for k in shown_frames(row)])
 
 
 def _thumbnail(jpeg: bytes) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cache
 
 import pyarrow as pa
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 _SCALARS: dict[type, pa.DataType] = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_(),
                                      datetime: pa.timestamp("us", tz="UTC")}
@@ -22,8 +22,13 @@ def arrow_schema(model: type[BaseModel]) -> pa.Schema:
 
 
 def to_arrow(rows: list[BaseModel], model: type[BaseModel]) -> pa.Table:
-    """Rows of `model` as an Arrow table with the derived schema."""
-    return pa.Table.from_pylist([row.model_dump() for row in rows], schema=arrow_schema(model))
+    """Rows of `model` as an Arrow table with the derived schema (dumped in one call, as `model_dump` each)."""
+    return pa.Table.from_pylist(_list_adapter(model).dump_python(rows), schema=arrow_schema(model))
+
+
+@cache
+def _list_adapter(model: type[BaseModel]) -> TypeAdapter:
+    return TypeAdapter(list[model])
 
 
 def from_record(record: dict, model: type[BaseModel]) -> BaseModel:

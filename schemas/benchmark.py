@@ -20,9 +20,11 @@ class BenchmarkConfig(BaseModel):
     output_root: Path = Field(description="a curate output root of that data root: its `videos` and `frames` "
                                           "tables are read, the `benchmark` tables are written into it")
     held_out_fraction: float = Field(default=0.2, gt=0, le=1,
-                                     description="share of exact scenes held out, chosen by a hash of the scene id")
+                                     description="share of exact scenes held out, chosen by a hash of the scene id "
+                                                 "as named under data_root (the same wherever the root lies)")
     held_out_scene_ids: tuple[str, ...] | None = Field(
-        default=None, description="hold out exactly these scenes; held_out_fraction is then ignored")
+        default=None, description="hold out exactly these scenes, named as under data_root (\"indoor_001\", without "
+                                  "the '@<root tag>' curated ids carry); held_out_fraction is then ignored")
     split_salt: str = Field(default="spacevista-bench", description="changes which scenes the hash split picks")
     exact_sources: tuple[str, ...] = Field(
         default=("synthetic",), description=f"scene.json sources whose boxes are exact; a scene directory holding "

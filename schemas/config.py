@@ -68,6 +68,9 @@ class CurateConfig(BaseModel):
     max_attempts: int = Field(
         default=2, ge=1, le=10, description="tries of a video (and of a Ray task) before an unexpected error or a "
                                             "dead worker quarantines it; bad input is never retried")
+    compact_min_files: int = Field(
+        default=64, ge=2, description="at the end of a run, merge the small files of each table that has at least "
+                                      "this many into larger files sorted by video (storage/compaction.py)")
     specialists: Path | None = Field(
         default=None, description="a specialist profile YAML (schemas/specialists.py), or the name of one in "
                                   "profiles/ (default, cpu): fills what a source lacks (depth, detection, poses, "

@@ -26,7 +26,7 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
 
 COLUMN_DESCRIPTIONS: dict[str, str] = {
     "run_id": "the run that wrote the row",
-    "scene_id": "the scene: one video and its annotations",
+    "scene_id": "the scene (one video and its annotations): '<id under its data root>@<data root tag>'",
     "video_id": "sha256 of the video file's bytes (as in `videos`)",
     "source": "the source adapter that read the video (see `spacevista sources`)",
     "scale": "scale tier: tiny_tabletop | tabletop | indoor | outdoor | drone",
@@ -39,7 +39,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "height": "frame height in pixels",
     "duration_s": "the video's duration in seconds",
     "has_native_annotations": "the source ships its own annotations (depth, poses, masks…) for this video",
-    "frame_index": "the frame's number in the video, counted from 0",
+    "frame_index": "video frame number: the frame's number in the video, counted from 0 (not a question's frame k)",
     "timestamp_s": "the frame's time in the video, seconds",
     "frame_sha256": "sha256 of the frame image (its content address)",
     "tier_from": "where the scale tier came from: the source's metadata or the reconstructed extent",
@@ -69,10 +69,11 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "rationale": "the step-by-step reasoning before the answer",
     "response": "rationale followed by <answer>…</answer>: the training target",
     "answer": "the typed answer (options and correct letter, or an SI value with the displayed unit)",
-    "frame_indices": "video frame numbers (from 0) of the frames shown, in the order the question shows them",
-    "frame_paths": "content-addressed images of those frames, relative to the output root, same order",
+    "frame_paths": "the frames shown, in order: the question's frame k is the k-th path (content-addressed images, "
+                   "relative to the output root)",
     "object_ids": "the objects the question is about ('<scene_id>/<instance_id>')",
-    "visual_prompts": "points, boxes or masks drawn on the shown frames to refer to objects",
+    "visual_prompts": "points, boxes or masks drawn on the shown frames to refer to objects; `frame` numbers the "
+                      "frame as the question does (from 1)",
     "reason": "why the candidate was rejected",
     "payload_json": "the rejected candidate, as JSON",
     "error_type": "the exception's type",

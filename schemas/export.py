@@ -79,16 +79,20 @@ class ExportConfig(_Frozen):
         return self.prompts or PROMPTS_BY_FORMAT[self.format]
 
 
+IMAGE_INDEX = ("the prompt's frame as its 0-based place in `videos[0]` (the public format's field): the question's "
+               "frame k is image_index k - 1")
+
+
 class PointAnnotation(_Frozen):
     coords: list[float] = Field(description="pixels of the exported frame: [x, y]; in the seed format [y, x], the "
                                             "order the authors' evaluator reads")
-    image_index: int = Field(ge=0)
+    image_index: int = Field(ge=0, description=IMAGE_INDEX)
     color: str
 
 
 class BoxAnnotation(_Frozen):
     coords: list[float] = Field(description="[x1, y1, x2, y2] in pixels of the exported frame")
-    image_index: int = Field(ge=0)
+    image_index: int = Field(ge=0, description=IMAGE_INDEX)
     color: str
 
 

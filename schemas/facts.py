@@ -91,6 +91,17 @@ class ObjectFact(_Row):
                                                       "whatever was seen of it), not lifted from points")
 
 
+class SightedBounds(_Row):
+    """A gravity-aligned box the instance lies within, for an instance that shows but is not among the objects
+    (never seen at 20×20 px in a keyframe): planners keep clear of it. Its annotated box where the source has
+    boxes; else the bounding rectangle of its seen points grown on every side by their largest extent (an object
+    reaches behind its seen surface no farther than it is wide) and at least 5% of its distance (depth error)."""
+
+    center: Vec3
+    size_lwh: Vec3 = Field(description="length ≥ width (horizontal, along yaw), height; metres")
+    yaw_deg: float
+
+
 class Sighting(_Row):
     """Where an instance shows in the video at pixel level (occlusion included), over every frame whose instance
     masks are known: what a question about what "appears in the video" rests on, however small it shows."""
@@ -101,6 +112,9 @@ class Sighting(_Row):
     first_clear_frame: int | None = Field(description="first frame where its mask box is at least 20×20 px; None "
                                                       "when it never is (visible, but too small to be sure)")
     n_frames: int = Field(ge=1, description="frames with any pixel of it")
+    bounds: SightedBounds | None = Field(default=None, description="where an instance that is not an object of "
+                                         "the facts lies, conservatively (planners avoid it); None for an object, "
+                                         "and for an instance with no keyframe pixel of known depth")
 
 
 class RoomFact(_Row):

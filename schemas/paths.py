@@ -1,8 +1,10 @@
-"""Where inputs and outputs may be: the data-root check every input path goes through, and output locations
-(a local path or a filesystem URI)."""
+"""Where inputs and outputs may be: the data-root check every input path goes through, the data root's part in
+every scene id, and output locations (a local path or a filesystem URI)."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -19,6 +21,24 @@ def inside_root(root: Path, path: Path) -> Path:
     if not resolved.is_relative_to(base):
         raise OutsideDataRootError(f"{path} resolves to {resolved}, outside the data root {base}")
     return resolved
+
+
+def data_root_tag(root: Path) -> str:
+    """The data root's part of every scene id it gives: 8 hex of the sha256 of its resolved path. The same root,
+    named by a relative or an absolute path, by the CLI or a deployment, gives the same tag; another root with the
+    same relative layout (a copy, a second dataset) gives another one, so its scene, object and QA ids differ. A
+    moved root is another data root: its scenes get new ids (docs/ARCHITECTURE.md "Identity")."""
+    return hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:8]
+
+
+def rooted_scene_id(scene_id: str, root_tag: str) -> str:
+    """A source's scene id (unique within its data root) made unique across data roots: '<scene_id>@<root_tag>'."""
+    return f"{scene_id}@{root_tag}"
+
+
+def source_scene_id(scene_id: str) -> str:
+    """The scene id its source gave, within its data root: a rooted id without its '@<root_tag>'."""
+    return scene_id.rsplit("@", 1)[0]
 
 
 def printable(text: str) -> str:

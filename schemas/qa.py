@@ -155,7 +155,8 @@ class VisualPrompt(_Frozen):
     """A point, box or mask drawn on one of the QA's frames to refer to an object."""
 
     kind: Literal["point", "bbox", "mask"]
-    image_index: int = Field(ge=0, description="index into the QA's frame list")
+    frame: int = Field(ge=1, description="the frame it is drawn on, numbered as the question numbers it: frame k is "
+                                         "the k-th frame shown, frame_paths[k - 1]")
     object_id: str
     coords: list[float] = Field(description="point: [x, y]; bbox: [x1, y1, x2, y2]; mask: []")
     mask_path: str | None = None
@@ -178,12 +179,25 @@ class QARow(_Frozen):
     rationale: str = Field(min_length=1)
     response: str = Field(pattern=r"(?s)<answer>.+</answer>\s*$")
     answer: TaskAnswer
-    frame_indices: list[int] = Field(min_length=1)
+    video_frame_numbers: list[int] = Field(
+        min_length=1, description="the video's own frame numbers (from 0) of the frames shown, in the order shown; "
+                                  "not the frame numbers the question uses (frame k is the k-th of these)")
     frame_paths: list[str] = Field(min_length=1)
     object_ids: list[str]
-    query: dict[str, str] = Field(description="the question's parameters (frame, dimension, relation…)")
+    query: dict[str, str] = Field(description="the question's parameters (dimension, relation…); a frame it names is "
+                                              "stored as its video frame number (`video_frame`, `video_frame_a`…)")
     visual_prompts: list[VisualPrompt]
     provenance: Provenance
+
+    @property
+    def named_frames(self) -> list[int]:
+        """The frames the question names, by frame number (from 1): its visual prompts' frames and the frames its
+        query gives as video frame numbers (`video_frame`, `video_frame_a`…)."""
+        asked = {self.video_frame_numbers.index(int(v)) + 1 for v in self._query_video_frames()}
+        return sorted(asked | {p.frame for p in self.visual_prompts})
+
+    def _query_video_frames(self) -> list[str]:
+        return [v for k, v in self.query.items() if k.startswith("video_frame")]
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -196,10 +210,12 @@ class QARow(_Frozen):
                        if f"{OPTION_LETTERS[i]}. {text}" not in self.question]
             if missing:
                 raise ValueError(f"multiple-choice question does not list its options {missing}")
-        if len(self.frame_paths) != len(self.frame_indices):
-            raise ValueError("frame_paths and frame_indices differ in length")
-        if any(p.image_index >= len(self.frame_paths) for p in self.visual_prompts):
+        if len(self.frame_paths) != len(self.video_frame_numbers):
+            raise ValueError("frame_paths and video_frame_numbers differ in length")
+        if any(p.frame > len(self.frame_paths) for p in self.visual_prompts):
             raise ValueError("a visual prompt refers to a frame the QA does not show")
+        if any(int(v) not in self.video_frame_numbers for v in self._query_video_frames()):
+            raise ValueError("the query names a video frame the QA does not show")
         expected = InputType.TEXT if not self.visual_prompts else None
         if expected is not None and self.input_type != expected:
             raise ValueError(f"input_type {self.input_type.value} but no visual prompt given")

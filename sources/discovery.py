@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from schemas.paths import printable
+from schemas.paths import data_root_tag, printable, rooted_scene_id
 from schemas.tiers import ScaleTier
 
 
@@ -66,18 +66,19 @@ def _files(folder: Path, links: list[Path]) -> Iterator[Path]:
 
 
 def vetted(items: Iterable[VideoItem], root: Path) -> Iterator[VideoItem]:
-    """`items` with printable uri and scene id; an item is `refused` (and still yielded, to be reported) when its
-    path is not UTF-8, when it names the same files as an earlier item (a symlink, a second manifest row) or
-    the same bytes (a copied video), or when an earlier item has its scene id. Files are hashed only when an
-    earlier file has the same size; nothing outside the data root `root` is read (its item's read refuses it)."""
-    seen = _Seen(root.resolve())
+    """`items` with printable uri and their scene id rooted in `root` (rooted_scene_id); an item is `refused` (and
+    still yielded, to be reported) when its path is not UTF-8, when it names the same files as an earlier item (a
+    symlink, a second manifest row) or the same bytes (a copied video), or when an earlier item has its scene id.
+    Files are hashed only when an earlier file has the same size; nothing outside the data root `root` is read (its
+    item's read refuses it)."""
+    seen, tag = _Seen(root.resolve()), data_root_tag(root)
     for item in items:
         uri, scene_id = printable(item.uri), printable(item.scene_id)
         refused = item.refused
         if uri != item.uri or scene_id != item.scene_id:
             refused = f"{uri}: the path is not valid UTF-8; rename it"
         refused = refused or seen.duplicate(item, uri, scene_id)
-        yield replace(item, uri=uri, scene_id=scene_id, refused=refused)
+        yield replace(item, uri=uri, scene_id=rooted_scene_id(scene_id, tag), refused=refused)
 
 
 class _Seen:

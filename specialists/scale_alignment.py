@@ -35,6 +35,16 @@ MIN_REGISTERED_SHARE = 0.5
 """Nor one registering less than this share of its keyframes (the rest of the video went unseen or failed)."""
 MIN_BASELINE_RATIO = 0.05
 """Nor one whose widest camera baseline is under this share of the scene's median depth (a turn on the spot)."""
+MIN_TURN_DEG = 5.0
+"""Nor one whose cameras all look the same way (optical axes within this angle: a nadir flight, a push-in): a camera
+that only translates leaves its focal length unobservable, and SfM may trade it against depth, stretching every
+distance across the view against the depth it was scaled by (a nadir drone flight: focal +156 %, distances 61 % off,
+depth ratios agreeing within 0.1 %)."""
+MAX_RATIO_SPREAD = 0.05
+"""Nor one whose ratios to measured depth (a sensor's, an annotation's) spread more than this (relative MAD): a sound
+reconstruction agrees with such depth within 1 % on every synthetic tier; beyond 5 % its shape, and so its poses,
+are not the scene's (forward motion: SfM turned cameras 30–65° that never turned). A depth model's own errors spread
+the ratios too, so its depth is not held to this."""
 CONDITIONING_FACTOR = 16.0
 """Scale error per unit of (reprojection px / focal px) × (median depth / widest baseline)."""
 UNREGISTERED_FACTOR = 0.3
@@ -68,9 +78,10 @@ class ScaleEstimate:
     weakness: str | None = None  # why the reconstruction is too weak for metric answers at all; None if it is not
 
 
-def align_to_depth(rec: SfMReconstruction, depth_m: np.ndarray) -> ScaleEstimate:
+def align_to_depth(rec: SfMReconstruction, depth_m: np.ndarray, measured: bool = False) -> ScaleEstimate:
     """Scale from metric depth maps [N,H,W] of the same keyframes: the median of depth-map value over SfM depth at
-    every registered keyframe's observed points (nearest pixel, off depth edges), robust to outliers."""
+    every registered keyframe's observed points (nearest pixel, off depth edges), robust to outliers. `measured`:
+    the depth is the source's own (sensor, annotation), so a reconstruction it disagrees with is weak."""
     if depth_m.shape[0] != len(rec.registered):
         raise ScaleAlignmentError(f"depth has {depth_m.shape[0]} frames for {len(rec.registered)} keyframes")
     ratios = []
@@ -84,7 +95,10 @@ def align_to_depth(rec: SfMReconstruction, depth_m: np.ndarray) -> ScaleEstimate
     if len(samples) < MIN_DEPTH_POINTS:
         raise ScaleAlignmentError(f"{len(samples)} SfM point(s) project onto valid depth; the depth-ratio scale "
                                   f"needs {MIN_DEPTH_POINTS}")
-    return _estimate(rec, samples, "depth_ratio", floor=0.0)
+    estimate = _estimate(rec, samples, "depth_ratio", floor=0.0)
+    if measured and estimate.weakness is None:
+        return replace(estimate, weakness=weakness(rec, estimate.relative_mad))
+    return estimate
 
 
 def align_to_size_priors(rec: SfMReconstruction, instance_ids: np.ndarray, categories: Mapping[int, str],
@@ -151,9 +165,9 @@ def conditioning(rec: SfMReconstruction) -> float:
     return rec.mean_reprojection_px / rec.fx * depth / baseline if baseline > 0 else float("inf")
 
 
-def weakness(rec: SfMReconstruction) -> str | None:
-    """Why the reconstruction is too weak to scale metric answers by (few keyframes registered, no baseline), or
-    None."""
+def weakness(rec: SfMReconstruction, ratio_spread: float = 0.0) -> str | None:
+    """Why the reconstruction is too weak to answer by (few keyframes registered, no baseline, cameras that never
+    turn, a shape the depth disagrees with: `ratio_spread` is the relative MAD of its depth ratios), or None."""
     registered, total = int(rec.registered.sum()), len(rec.registered)
     if registered < MIN_REGISTERED or registered < MIN_REGISTERED_SHARE * total:
         return (f"SfM registered {registered} of {total} keyframes (metric answers need {MIN_REGISTERED} and "
@@ -162,6 +176,14 @@ def weakness(rec: SfMReconstruction) -> str | None:
     if baseline < MIN_BASELINE_RATIO * depth:
         return (f"SfM camera baseline is {baseline / depth:.1%} of the scene depth (metric answers need "
                 f"{MIN_BASELINE_RATIO:.0%})")
+    axes = rec.camera_to_world[rec.registered][:, :3, 2]
+    turn = float(np.degrees(np.arccos(np.clip(axes @ axes.T, -1.0, 1.0))).max())
+    if turn < MIN_TURN_DEG:
+        return (f"SfM cameras turn only {turn:.1f}° between keyframes: the focal length, and every distance across "
+                f"the view, is unobservable (answers need {MIN_TURN_DEG:g}°)")
+    if ratio_spread > MAX_RATIO_SPREAD:
+        return (f"SfM geometry disagrees with the depth: depth ratios spread {ratio_spread:.1%} (answers need "
+                f"{MAX_RATIO_SPREAD:.0%} at most)")
     return None
 
 

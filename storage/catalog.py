@@ -82,21 +82,23 @@ def _searchable(root: Path) -> Iterator[str]:
 
 
 @contextmanager
-def snapshot(layout: OutputLayout) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A sandboxed in-memory DuckDB with every table's view over its latest manifest version, read once: all
-    queries on it see the same versions."""
+def snapshot(layout: OutputLayout, tables: list[str] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A sandboxed in-memory DuckDB with every table's view, commented, over its latest manifest version, read once:
+    all queries on it see the same versions. With `tables`, only their views, uncommented (comments are read only
+    through the catalog's own functions, duckdb_columns() and the like)."""
     with duckdb.connect(config=SANDBOX_CONFIG) as con:
         if not layout.location.is_local:
             con.register_filesystem(layout.location.fsspec_filesystem())
-        _create_views(layout, con, layout.location.duckdb_path)
+        _create_views(layout, con, layout.location.duckdb_path, tables)
         _seal(layout, con)
         yield con
 
 
 def query(layout: OutputLayout, sql: str, parameters: list | None = None) -> pa.Table:
     """Run one SELECT over the tables as committed now; `parameters` bind to `?` placeholders. Any other statement,
-    or a read of a file outside the output root, raises QueryRefused."""
-    with snapshot(layout) as con:
+    or a read of a file outside the output root, raises QueryRefused. Only the views of the tables the query names
+    are built (all of them, commented, when it reads the catalog itself)."""
+    with snapshot(layout, _named_tables(sql)) as con:
         statement = _single_select(con, sql)
         try:
             return con.sql(statement, params=parameters or None).to_arrow_table()
@@ -123,12 +125,31 @@ def _seal(layout: OutputLayout, con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET lock_configuration = true")
 
 
-def _create_views(layout: OutputLayout, con: duckdb.DuckDBPyConnection, name_file: Callable[[str], str]) -> None:
-    """One commented view per table; `name_file` turns a file's path in the root's filesystem into the path the
-    view names it by."""
-    for name, spec in TABLES.items():
+def _named_tables(sql: str) -> list[str] | None:
+    """The catalog tables a statement names; None when it names none, or may read the catalog itself (SHOW,
+    duckdb_views(), information_schema…). A name inside a string or a comment is not a token that counts."""
+    tokens = duckdb.tokenize(sql)
+    words = set()
+    for (start, kind), (end, _) in zip(tokens, [*tokens[1:], (len(sql), None)]):
+        if kind in (duckdb.token_type.identifier, duckdb.token_type.keyword):
+            words.add(sql[start:end].strip().strip('"').lower())
+    named = words & TABLES.keys()
+    if not named or "show" in words or any(w.startswith(_CATALOG_READERS) for w in words):
+        return None
+    return sorted(named)
+
+
+_CATALOG_READERS = ("duckdb_", "information_schema", "pg_", "sqlite_", "pragma_")
+
+
+def _create_views(layout: OutputLayout, con: duckdb.DuckDBPyConnection, name_file: Callable[[str], str],
+                  tables: list[str] | None = None) -> None:
+    """One commented view per table, or an uncommented one per table of `tables`; `name_file` turns a file's path in
+    the root's filesystem into the path the view names it by."""
+    for name in TABLES if tables is None else tables:
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {_view_sql(layout, con, name, name_file)}")
-        con.execute(";\n".join(_comments(name, spec)))
+        if tables is None:
+            con.execute(";\n".join(_comments(name, TABLES[name])))
 
 
 def _view_sql(layout: OutputLayout, con: duckdb.DuckDBPyConnection, table: str,
@@ -138,10 +159,10 @@ def _view_sql(layout: OutputLayout, con: duckdb.DuckDBPyConnection, table: str,
     if not files:
         return _no_rows_sql(con, spec)
     listing = "[" + ", ".join(_literal(name_file(f)) for f in files) + "]"
+    columns = ", ".join(f'"{f.name}"' for f in arrow_schema(spec.model))  # not a compacted file's `_shard`
     if not spec.partition_by:
-        return f"SELECT * FROM read_parquet({listing})"
+        return f"SELECT {columns} FROM read_parquet({listing})"
     hive_types = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in spec.partition_by) + "}"
-    columns = ", ".join(f'"{f.name}"' for f in arrow_schema(spec.model))
     return (f"SELECT {columns} FROM read_parquet({listing}, hive_partitioning = true, "
             f"hive_types = {hive_types})")
 

@@ -13,8 +13,10 @@ import pyarrow.fs as pafs
 from schemas.paths import output_location
 from storage.filesystem import Location, resolve
 
-FORMAT_VERSION = 3
-"""3: data files written in place, published by a log of numbered immutable manifest versions: deltas
+FORMAT_VERSION = 4
+"""4: `qa` and `benchmark` name frames as questions do (`visual_prompts[].frame`, from 1) and video frame numbers by
+that name (`video_frame_numbers`, query `video_frame…`; was `image_index` from 0, `frame_indices`, `frame_index`).
+3: data files written in place, published by a log of numbered immutable manifest versions: deltas
 (`_manifests/00000042.delta.json`) with a checkpoint of the whole file list every 100 (`_manifests/00000100.json`).
 2 published every version as a whole file list."""
 

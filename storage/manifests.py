@@ -3,7 +3,8 @@ written as a checkpoint every `CHECKPOINT_INTERVAL` versions (the Delta Lake ide
 
 Version v is `_manifests/{v:08d}.json` when it is a checkpoint (`files`, `superseded`: the whole table) and
 `_manifests/{v:08d}.delta.json` otherwise (what one commit changed: `add` files, `remove` files (per shard) into
-`superseded` at the given time, `expire` entries of `superseded`). Version 1 and each multiple of the interval are
+`superseded` at the given time, `expire` entries of `superseded`). A file's entry names the shard that wrote it, or
+COMPACTED with the `members` it holds (storage.compaction). Version 1 and each multiple of the interval are
 checkpoints. A reader lists the directory, loads the latest checkpoint at or below the latest version and applies
 the deltas after it, so it sees whole versions only. A process keeps the state it read last (per root and table)
 and, while no other version appeared, reads nothing more; otherwise it applies only the deltas published since.
@@ -23,6 +24,9 @@ from dataclasses import dataclass, field
 from storage.filesystem import create_exclusive, delete_file, exists, list_files, read_bytes
 from storage.layout import FORMAT_VERSION, OutputLayout
 
+COMPACTED = "~compacted"
+"""The `shard` of a compacted file (rows of many shards, storage.compaction): its entry's `members` maps each shard
+whose rows it holds to their count, and the file names each row's shard in its `_shard` column."""
 CHECKPOINT_INTERVAL = 100
 """Versions between two checkpoints: a reader applies at most this many deltas."""
 _READ_ATTEMPTS = 5
@@ -49,6 +53,15 @@ class TableState:
     @property
     def files(self) -> dict[str, dict]:
         return {rel: entry for files in self.shards.values() for rel, entry in files.items()}
+
+    def holders(self, shard: str) -> dict[str, dict]:
+        """The compacted files that hold rows of `shard` (relative path → entry)."""
+        return {rel: entry for rel, entry in self.shards.get(COMPACTED, {}).items() if shard in entry["members"]}
+
+    def shard_ids(self) -> set[str]:
+        """The shards with rows in this version: in files of their own or in compacted files."""
+        compacted = self.shards.get(COMPACTED, {}).values()
+        return (self.shards.keys() - {COMPACTED}) | {shard for entry in compacted for shard in entry["members"]}
 
     def as_manifest(self) -> dict:
         """A copy of the version: `table`, `version`, `committed_at`, `files`, `superseded`."""

@@ -19,23 +19,24 @@ class TableSpec:
     name: str
     model: type[BaseModel]
     partition_by: tuple[str, ...] = ()
+    sort_by: tuple[str, ...] = ()  # the order of rows inside a file, so min/max statistics prune lookups by them
 
 
 TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
-    TableSpec("videos", VideoRow),
-    TableSpec("frames", FrameRow),
-    TableSpec("scenes", SceneFact, ("scale",)),
-    TableSpec("objects", ObjectFact, ("scale",)),
-    TableSpec("cameras", CameraFact),
-    TableSpec("qa", QARow, ("scale", "task_type")),
-    TableSpec("rejects", RejectRow),
+    TableSpec("videos", VideoRow, sort_by=("video_id",)),
+    TableSpec("frames", FrameRow, sort_by=("video_id", "frame_index")),
+    TableSpec("scenes", SceneFact, ("scale",), ("video_id",)),
+    TableSpec("objects", ObjectFact, ("scale",), ("scene_id", "object_id")),
+    TableSpec("cameras", CameraFact, sort_by=("video_id", "frame_index")),
+    TableSpec("qa", QARow, ("scale", "task_type"), ("video_id", "qa_id")),
+    TableSpec("rejects", RejectRow, sort_by=("scene_id", "qa_id")),
     TableSpec("failures", FailureRow),
-    TableSpec("runs", RunRow),
-    TableSpec("shards", ShardRow),
-    TableSpec("benchmark", QARow, ("scale", "task_type")),
-    TableSpec("benchmark_scenes", BenchmarkSceneRow),
-    TableSpec("eval_runs", EvalRunRow),
-    TableSpec("eval_samples", EvalSampleRow),
+    TableSpec("runs", RunRow, sort_by=("run_id",)),
+    TableSpec("shards", ShardRow, sort_by=("shard_id",)),
+    TableSpec("benchmark", QARow, ("scale", "task_type"), ("video_id", "qa_id")),
+    TableSpec("benchmark_scenes", BenchmarkSceneRow, sort_by=("scene_id",)),
+    TableSpec("eval_runs", EvalRunRow, sort_by=("eval_run_id",)),
+    TableSpec("eval_samples", EvalSampleRow, sort_by=("eval_run_id", "qa_id")),
 )}
 
 

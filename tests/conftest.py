@@ -1,21 +1,92 @@
-"""Session fixtures: one real `spacevista curate` run on the default synthetic set, rendered by that run."""
+"""Session-wide test plumbing: one Prefect API server for the whole session (every flow command and flow run of the
+tests reports to it instead of starting a temporary server of its own), and one real `spacevista curate` run on the
+default synthetic set, rendered by that run, computed once even when pytest-xdist runs several workers."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from filelock import FileLock
 
 from runtime.offline import quiet_environment
+from runtime.prefect_api import TemporaryApi
 
 quiet_environment()
 
 REPO = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+_SESSION_API = pytest.StashKey[TemporaryApi]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start the session's Prefect server, in the process that spawns the xdist workers (before them: they inherit
+    PREFECT_API_URL) or in the only one; a server PREFECT_API_URL already names is used as it is."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.option.collectonly or os.environ.get("PREFECT_API_URL"):
+        return
+    api = TemporaryApi()
+    api.use()
+    config.stash[_SESSION_API] = api
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if (api := config.stash.get(_SESSION_API, None)) is not None:
+        api.close()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadgroup` as these tests use it: each test file whole on one worker (its module fixtures made once),
+    and the files of one `xdist_group` together on one (the session fixture they share made once)."""
+    from xdist.scheduler import LoadGroupScheduling  # noqa: PLC0415 (only where xdist runs)
+
+    class FileOrGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            group = super()._split_scope(nodeid)
+            return group if group != nodeid else nodeid.split("::", 1)[0]
+
+    return FileOrGroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
+
+
+def shared_by_workers(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], T],
+                      dump: Callable[[T], dict], load: Callable[[dict], T]) -> T:
+    """`make(folder)` once per test session: under xdist the first worker makes it under a file lock in the folder
+    all workers share and leaves `dump(result)` there as JSON, the others `load` that."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return make(tmp_path_factory.mktemp(name))
+    folder = tmp_path_factory.getbasetemp().parent / name
+    made = folder / "made.json"
+    with FileLock(f"{folder}.lock"):
+        if made.exists():
+            return load(json.loads(made.read_text()))
+        shutil.rmtree(folder, ignore_errors=True)  # what a worker that failed to make it left
+        folder.mkdir()
+        result = make(folder)
+        made.write_text(json.dumps(dump(result)))
+        return result
+
+
+@pytest.fixture
+def without_prefect_api(monkeypatch) -> Iterator[None]:
+    """This process as a command sees it where no Prefect server is configured (no PREFECT_API_URL, Prefect's
+    settings refreshed to match); the session's server again afterwards."""
+    from prefect.context import refresh_global_settings_context  # noqa: PLC0415
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    refresh_global_settings_context()
+    yield
+    monkeypatch.undo()
+    refresh_global_settings_context()
 
 
 @dataclass(frozen=True)
@@ -28,7 +99,8 @@ class CurateRun:
 
 
 def run_curate(data_root: Path, output: Path, *extra: str, env: dict | None = None) -> CurateRun:
-    """The real command line, in a fresh process (Prefect's temporary server and a local Ray inside)."""
+    """The real command line, in a fresh process (a local Ray inside; its flow reports to the session's Prefect
+    server, PREFECT_API_URL, or to a temporary one of its own where that is unset)."""
     proc = subprocess.run([sys.executable, "-m", "flows.cli", "curate", "--data-root", str(data_root),
                            "--output", str(output), "--num-cpus", "2", *extra],
                           cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})})
@@ -42,13 +114,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _curate_default(folder: Path) -> CurateRun:
+    (data_root := folder / "data").mkdir()
+    run = run_curate(data_root, folder / "output")
+    assert run.returncode == 0, f"curate failed ({run.returncode}):\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    return run
+
+
+def _curate_run_from(saved: dict) -> CurateRun:
+    return CurateRun(**{**saved, "data_root": Path(saved["data_root"]), "output": Path(saved["output"])})
+
+
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory) -> CurateRun:
     """The main job as a user runs it: an empty data root, so the flow renders the default set first."""
-    data_root = tmp_path_factory.mktemp("default-data")
-    run = run_curate(data_root, tmp_path_factory.mktemp("default-output"))
-    assert run.returncode == 0, f"curate failed ({run.returncode}):\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
-    return run
+    return shared_by_workers(tmp_path_factory, "default-run", _curate_default,
+                             lambda run: {**asdict(run), "data_root": str(run.data_root), "output": str(run.output)},
+                             _curate_run_from)
 
 
 @pytest.fixture(scope="session")
@@ -60,11 +142,15 @@ def default_data(default_run) -> Path:
 @pytest.fixture(scope="session")
 def tiny_depth_anything(tmp_path_factory) -> dict[str, Path]:
     """Random-init tiny Depth Anything models saved like real weights: {"metric": dir, "relative": dir}."""
-    from tests.tiny_models import build_depth_anything  # noqa: PLC0415 (imports torch/transformers)
+    def build(root: Path) -> dict[str, Path]:
+        from tests.tiny_models import build_depth_anything  # noqa: PLC0415 (imports torch/transformers)
 
-    root = tmp_path_factory.mktemp("depth-anything")
-    return {kind: build_depth_anything(root / kind, kind=kind, seed=seed)
-            for seed, kind in enumerate(("metric", "relative"))}
+        return {kind: build_depth_anything(root / kind, kind=kind, seed=seed)
+                for seed, kind in enumerate(("metric", "relative"))}
+
+    return shared_by_workers(tmp_path_factory, "depth-anything", build,
+                             lambda models: {kind: str(path) for kind, path in models.items()},
+                             lambda saved: {kind: Path(path) for kind, path in saved.items()})
 
 
 from tests.prefect_server import prefect_server  # noqa: E402,F401 (one loopback Prefect server for the session)

@@ -52,7 +52,7 @@ def _row(qa_id: str, scale: str, task: str, question: str, answer_text: str, ans
         "scale": scale, "task_type": task, "input_type": visual_prompts[0]["kind"] if visual_prompts else "text",
         "template_id": "hand/0", "question": question, "rationale": rationale,
         "response": f"{rationale}\n<answer>{answer_text}</answer>", "answer": answer,
-        "frame_indices": list(range(len(frame_paths))), "frame_paths": frame_paths, "object_ids": [],
+        "video_frame_numbers": list(range(len(frame_paths))), "frame_paths": frame_paths, "object_ids": [],
         "query": {}, "visual_prompts": visual_prompts,
         "provenance": {"depth": "native:hand", "poses": "native:hand", "masks": "native:hand"},
     })

@@ -23,12 +23,12 @@ class GroundTruth:
         self.poses = {f.index: np.asarray(f.camera_to_world) for f in track.frames}
 
     @classmethod
-    def from_scene_dir(cls, scene_dir) -> GroundTruth:
-        """The truth the synthetic generator writes beside an annotated scene."""
+    def from_scene_dir(cls, scene_dir, scene_id: str | None = None) -> GroundTruth:
+        """The truth the synthetic generator writes beside an annotated scene (`scene_id`: as in __init__)."""
         with np.load(scene_dir / "masks.npz", allow_pickle=False) as archive:
             masks = archive["masks"]
         return cls(SceneAnnotation.model_validate_json((scene_dir / "scene.json").read_text()),
-                   CameraTrack.model_validate_json((scene_dir / "cameras.json").read_text()), masks)
+                   CameraTrack.model_validate_json((scene_dir / "cameras.json").read_text()), masks, scene_id)
 
     def size(self, object_id: str, dimension: str) -> float:
         size = self.boxes[object_id].box.size
@@ -80,11 +80,11 @@ class GroundTruth:
                 return float(np.linalg.norm(self.centre(ids[0]) - self.centre(ids[1])))
             return self.closest_distance(ids[0], ids[1])
         if task == "depth_estimation":
-            return self.depth(ids[0], int(query["frame_index"]))
+            return self.depth(ids[0], int(query["video_frame"]))
         if task == "rotation_estimation":
-            return self.rotation(int(query["frame_a"]), int(query["frame_b"]))
+            return self.rotation(int(query["video_frame_a"]), int(query["video_frame_b"]))
         if task == "object_counting":
-            return float(self.visible_count(query["category"], row["frame_indices"]))
+            return float(self.visible_count(query["category"], row["video_frame_numbers"]))
         if task == "room_size":
             return self.room(query["measure"])
         if task == "area_estimation":

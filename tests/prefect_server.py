@@ -23,6 +23,8 @@ PROJECT = yaml.safe_load((REPO / "prefect.yaml").read_text())
 DEPLOYMENTS = {d["name"]: d for d in PROJECT["deployments"]}
 POOL = PROJECT["definitions"]["work_pools"]["process"]["name"]
 SERVER_START_S = 120
+ON_ONE_WORKER = pytest.mark.xdist_group("prefect_server")
+"""The mark of every test file that uses `prefect_server`: under xdist they run on one worker, which starts it once."""
 
 
 @dataclass(frozen=True)

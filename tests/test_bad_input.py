@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from flows.cli import EXIT_PARTIAL
+from schemas.paths import source_scene_id
 from storage.catalog import open_catalog
 from storage.layout import OutputLayout
 from tests.conftest import run_curate
@@ -57,7 +58,8 @@ def bad_run(default_data, tmp_path_factory):
     with open_catalog(OutputLayout(run.output)) as con:
         failures = {row[0]: row[1:] for row in con.sql(
             "SELECT uri, stage, error_type, message FROM failures").fetchall()}
-        qa_by_scene = dict(con.sql("SELECT scene_id, count(*) FROM qa GROUP BY 1").fetchall())
+        qa_by_scene = {source_scene_id(scene): n
+                       for scene, n in con.sql("SELECT scene_id, count(*) FROM qa GROUP BY 1").fetchall()}
         videos = {row[0] for row in con.sql("SELECT uri FROM videos").fetchall()}
     return run, failures, qa_by_scene, videos
 

@@ -11,6 +11,7 @@ from schemas.annotations import CameraTrack, ObjectAnnotation, OrientedBox, Scen
 from schemas.arrow import to_arrow
 from schemas.benchmark import EXACT_MARKER_FILE, BenchmarkConfig
 from schemas.ingest import FrameRow, VideoRow
+from schemas.paths import data_root_tag, rooted_scene_id, source_scene_id
 from storage.catalog import query
 from storage.commits import commit_shard, read_manifest, stage_table
 from storage.layout import OutputLayout
@@ -33,6 +34,11 @@ def _scene_dir(data_root: Path, scene_id: str, source: str, track: CameraTrack) 
     return scene_dir
 
 
+def _rooted(data_root: Path, *scene_ids: str) -> list[str]:
+    """The ids curate gives these scenes of `data_root`."""
+    return [rooted_scene_id(s, data_root_tag(data_root)) for s in scene_ids]
+
+
 def _curated(tmp_path: Path, scenes: dict[str, str], uncurated: tuple[str, ...] = ()) -> BenchmarkConfig:
     """A data root of annotated scenes (id → source) and an output root with their `videos`/`frames` rows, as
     curate writes them (frame files are not needed: the benchmark only records their paths)."""
@@ -43,11 +49,11 @@ def _curated(tmp_path: Path, scenes: dict[str, str], uncurated: tuple[str, ...] 
         _scene_dir(data_root, scene_id, source, track)
         if scene_id in uncurated:
             continue
-        video_id = f"{scene_id}-sha".ljust(64, "0")
-        videos.append(VideoRow(video_id=video_id, source="annotated", uri=f"{scene_id}/video.mp4", scene_id=scene_id,
+        video_id, (curated_id,) = f"{scene_id}-sha".ljust(64, "0"), _rooted(data_root, scene_id)
+        videos.append(VideoRow(video_id=video_id, source="annotated", uri=f"{scene_id}/video.mp4", scene_id=curated_id,
                                size_bytes=1, fps=6, n_frames=8, width=512, height=384, duration_s=1.3,
                                has_native_annotations=True, run_id="r"))
-        frames += [FrameRow(video_id=video_id, scene_id=scene_id, frame_index=i, timestamp_s=i / 6,
+        frames += [FrameRow(video_id=video_id, scene_id=curated_id, frame_index=i, timestamp_s=i / 6,
                             frame_sha256="0" * 64, path=f"artifacts/frames/{scene_id}-{i}.jpg", width=512,
                             height=384) for i in range(0, 8, 2)]
     for table, rows, model in (("videos", videos, VideoRow), ("frames", frames, FrameRow)):
@@ -63,7 +69,7 @@ def test_only_exact_scenes_are_held_out_and_each_bad_scene_is_reported(tmp_path)
     config = config.model_copy(update={"held_out_scene_ids": ("synth_a", "marked", "plain", "broken", "uncurated",
                                                               "absent")})
     report = build_benchmark_split(config)
-    assert report.held_out == ["marked", "synth_a"]
+    assert report.held_out == _rooted(config.data_root, "marked", "synth_a")
     reasons = {s.scene_id: s.reason for s in report.skipped}
     assert set(reasons) == {"plain", "broken", "uncurated", "absent"}
     assert "source 'annotated' is not exact" in reasons["plain"] and EXACT_MARKER_FILE in reasons["plain"]
@@ -72,13 +78,14 @@ def test_only_exact_scenes_are_held_out_and_each_bad_scene_is_reported(tmp_path)
     assert "no annotated scene directory 'absent'" in reasons["absent"]
     layout = OutputLayout(config.output_root)
     registry = read_registry(layout)
-    assert [(r.scene_id, r.video_id[:10], r.selection) for r in registry] == [
+    assert [(source_scene_id(r.scene_id), r.video_id[:10], r.selection) for r in registry] == [
         ("marked", "marked-sha", "explicit"), ("synth_a", "synth_a-sh", "explicit")]
     rows = query(layout, "SELECT scene_id, provenance.depth AS depth, frame_paths FROM benchmark").to_pylist()
     assert len(rows) == report.n_qa == sum(r.n_qa for r in registry) > 0
-    assert {r["scene_id"] for r in rows} == {"marked", "synth_a"}
+    assert {r["scene_id"] for r in rows} == set(_rooted(config.data_root, "marked", "synth_a"))
     assert {r["depth"] for r in rows} == {"exact:boxes"}
-    assert all(p.startswith(f"artifacts/frames/{r['scene_id']}-") for r in rows for p in r["frame_paths"])
+    assert all(p.startswith(f"artifacts/frames/{source_scene_id(r['scene_id'])}-")
+               for r in rows for p in r["frame_paths"])
 
 
 def test_hash_split_is_deterministic_and_a_rebuild_replaces_the_previous_split(tmp_path):
@@ -86,16 +93,18 @@ def test_hash_split_is_deterministic_and_a_rebuild_replaces_the_previous_split(t
     config = _curated(tmp_path, {s: "synthetic" for s in ids}).model_copy(update={"held_out_fraction": 0.4})
     expected = sorted(s for s in ids if split_value(s, config.split_salt) < 0.4)
     assert 0 < len(expected) < len(ids)
-    assert build_benchmark_split(config).held_out == expected
-    assert build_benchmark_split(config).held_out == expected
+    assert build_benchmark_split(config).held_out == _rooted(config.data_root, *expected)
+    assert build_benchmark_split(config).held_out == _rooted(config.data_root, *expected)
     layout = OutputLayout(config.output_root)
-    assert sorted(query(layout, "SELECT DISTINCT scene_id FROM benchmark").column(0).to_pylist()) == expected
+    assert sorted(query(layout, "SELECT DISTINCT scene_id FROM benchmark").column(0).to_pylist()) == _rooted(
+        config.data_root, *expected)
     assert split_value("s00", "other-salt") != split_value("s00", config.split_salt)
 
     kept = next(s for s in ids if s not in expected)
     build_benchmark_split(config.model_copy(update={"held_out_scene_ids": (kept,)}))
-    assert [r.scene_id for r in read_registry(layout)] == [kept]
-    assert query(layout, "SELECT DISTINCT scene_id FROM benchmark").column(0).to_pylist() == [kept]
+    assert [r.scene_id for r in read_registry(layout)] == _rooted(config.data_root, kept)
+    assert query(layout, "SELECT DISTINCT scene_id FROM benchmark").column(0).to_pylist() == _rooted(
+        config.data_root, kept)
     assert len(read_manifest(layout, "benchmark")["files"]) == len(
         query(layout, "SELECT DISTINCT scale, task_type FROM benchmark"))
 
@@ -118,10 +127,10 @@ def test_benchmark_of_the_default_run_comes_from_exact_boxes_of_held_out_scenes(
                              held_out_scene_ids=("indoor_001", "drone_000"))
     report = run_flow("flows.benchmark", "build_benchmark", config, BenchmarkReport, tmp_path)
     layout = OutputLayout(curated_copy)
-    assert report.held_out == ["drone_000", "indoor_001"] and report.skipped == []
+    held = _rooted(default_run.data_root, "drone_000", "indoor_001")
+    assert report.held_out == held and report.skipped == []
     videos = {r["scene_id"]: r["video_id"] for r in query(layout, "SELECT scene_id, video_id FROM videos").to_pylist()}
-    assert {(r.scene_id, r.video_id) for r in read_registry(layout)} == {
-        ("drone_000", videos["drone_000"]), ("indoor_001", videos["indoor_001"])}
+    assert {(r.scene_id, r.video_id) for r in read_registry(layout)} == {(s, videos[s]) for s in held}
     bench = query(layout, "SELECT scene_id, scale, provenance, frame_paths FROM benchmark").to_pylist()
     assert len(bench) == report.n_qa > 50 and report.qa_per_tier.keys() == {"drone", "indoor"}
     assert {r["provenance"]["depth"] for r in bench} == {"exact:boxes"}  # never the lifted (native depth) facts

@@ -82,7 +82,7 @@ def test_every_view_and_column_has_a_comment(tmp_path, reader):
     assert [(c["table_name"], c["column_name"]) for c in columns if not (c["comment"] or "").strip()] == []
     comments = {(c["table_name"], c["column_name"]): c["comment"] for c in columns}
     assert comments["videos", "video_id"] == "sha256 of the file's bytes"  # a Field description
-    assert comments["qa", "frame_indices"] == COLUMN_DESCRIPTIONS["frame_indices"]
+    assert comments["qa", "frame_paths"] == COLUMN_DESCRIPTIONS["frame_paths"]
 
 
 def test_descriptions_have_one_source_each_and_none_is_unused():

@@ -20,8 +20,10 @@ from flows.curate import resolved
 from pipeline.shard import Shard, shard_fingerprint
 from schemas.config import CurateConfig
 from schemas.export import ExportConfig, TierBalance
-from tests.prefect_server import DEPLOYMENTS, POOL
+from tests.prefect_server import DEPLOYMENTS, ON_ONE_WORKER, POOL
 from tests.test_no_network import _is_loopback
+
+pytestmark = ON_ONE_WORKER
 
 
 def _flow(entrypoint: str) -> Flow:

@@ -34,7 +34,7 @@ def qa_id(name: str) -> str:
 def hand_set(layout: OutputLayout) -> list:
     """Eleven QA over the five tiers, each with two stored frames; T1 has a red point on its first frame."""
     f = frames(layout, 2)
-    point = [{"kind": "point", "image_index": 0, "object_id": "s/1", "coords": [20.0, 10.0], "color": "red"}]
+    point = [{"kind": "point", "frame": 1, "object_id": "s/1", "coords": [20.0, 10.0], "color": "red"}]
     return [
         mc_row(qa_id("tiny-1"), "tiny_tabletop", "position_comparison", ["left of", "right of"], "left of", f, point),
         mc_row(qa_id("tiny-2"), "tiny_tabletop", "size_comparison", ["wider", "narrower", "same"], "narrower", f),

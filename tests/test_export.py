@@ -15,6 +15,7 @@ import pytest
 from schemas.arrow import from_record, to_arrow
 from schemas.benchmark import BenchmarkConfig, BenchmarkSceneRow
 from schemas.export import ITEM_INPUT_TYPES, ExportConfig, SpaceVistaItem, TierBalance
+from schemas.paths import source_scene_id
 from schemas.qa import QARow, VisualPrompt
 from schemas.tiers import ScaleTier
 from storage.catalog import query
@@ -35,7 +36,7 @@ METADATA_KEYS = {"scene_source", "original_id", "category", "scale", "original_t
 
 
 def _prompt(kind: str, coords: list[float], color: str = "red", mask_path: str | None = None) -> VisualPrompt:
-    return VisualPrompt(kind=kind, image_index=0, object_id="s/1", coords=coords, mask_path=mask_path, color=color)
+    return VisualPrompt(kind=kind, frame=1, object_id="s/1", coords=coords, mask_path=mask_path, color=color)
 
 
 def _textured(height: int = 120, width: int = 160) -> np.ndarray:
@@ -108,7 +109,7 @@ def test_export_writes_spacevista_items_sharegpt_and_parquet(planted, tmp_path):
     report = run_flow("flows.export", "export", ExportConfig(output_root=planted, export_dir=tmp_path / "export"),
                       ExportReport, tmp_path)
     items = _items(report)
-    qa = {r["qa_id"]: r for r in _qa(planted, "SELECT * FROM qa WHERE scene_id != ?", [PLANTED])}
+    qa = {r["qa_id"]: r for r in _qa(planted, "SELECT * FROM qa WHERE NOT starts_with(scene_id, ?)", [f"{PLANTED}@"])}
     assert report.n_items == len(items) == len(qa) > 400 and report.skipped == []
     assert {i["id"] for i in items} == set(qa)
     for item in items:
@@ -171,8 +172,8 @@ def test_exported_frames_differ_from_the_originals_exactly_where_the_prompt_is(p
     checked = set()
     for item in _items(report):
         row = qa[item["id"]]
-        for index, (original, exported) in enumerate(zip(row["frame_paths"], item["videos"][0])):
-            prompts = [p for p in row["visual_prompts"] if p["image_index"] == index]
+        for frame, (original, exported) in enumerate(zip(row["frame_paths"], item["videos"][0]), start=1):
+            prompts = [p for p in row["visual_prompts"] if p["frame"] == frame]
             if not prompts:
                 assert (tmp_path / exported).read_bytes() == (planted / original).read_bytes()
                 continue
@@ -209,7 +210,7 @@ def test_rationale_drop_filters_and_scale_balanced_sampling(planted, tmp_path):
     plain = export_dataset(ExportConfig(output_root=planted, export_dir=tmp_path / "a", keep_rationale=False,
                                         tiers=("indoor", "drone"), answer_types=("numeric",)))
     expected = _qa(planted, "SELECT scale, count(*) AS n FROM qa WHERE scale IN ('indoor', 'drone') AND "
-                            "answer.kind = 'numeric' AND scene_id != ? GROUP BY 1", [PLANTED])
+                            "answer.kind = 'numeric' AND NOT starts_with(scene_id, ?) GROUP BY 1", [f"{PLANTED}@"])
     assert {t: (c.taken, c.exported) for t, c in plain.per_tier.items()} == {
         r["scale"]: (r["n"], r["n"]) for r in expected}
     responses = {r["qa_id"]: r["response"] for r in _qa(planted, "SELECT qa_id, response FROM qa")}
@@ -222,7 +223,8 @@ def test_rationale_drop_filters_and_scale_balanced_sampling(planted, tmp_path):
     balanced = export_dataset(ExportConfig(output_root=planted, export_dir=tmp_path / "b", tasks=tasks,
                                            balance=TierBalance(seed=3)))
     available = {r["scale"]: r["n"] for r in _qa(planted, "SELECT scale, count(*) AS n FROM qa WHERE task_type IN "
-                                                          "(?, ?) AND scene_id != ? GROUP BY 1", [*tasks, PLANTED])}
+                                                          "(?, ?) AND NOT starts_with(scene_id, ?) GROUP BY 1",
+                                                 [*tasks, f"{PLANTED}@"])}
     share = min(available.values())
     assert {t: (c.available, c.taken) for t, c in balanced.per_tier.items()} == {
         t: (n, share) for t, n in available.items()}
@@ -241,20 +243,22 @@ def test_rationale_drop_filters_and_scale_balanced_sampling(planted, tmp_path):
 
 @pytest.mark.e2e
 def test_a_benchmark_scene_planted_in_a_training_request_is_dropped_and_reported_or_refused(planted, tmp_path):
-    scene_rows = _qa(planted, "SELECT qa_id, video_id FROM qa WHERE scene_id = ? ORDER BY qa_id", [PLANTED])
+    scene_rows = _qa(planted, "SELECT qa_id, video_id FROM qa WHERE starts_with(scene_id, ?) ORDER BY qa_id",
+                     [f"{PLANTED}@"])
     report = export_dataset(ExportConfig(output_root=planted, export_dir=tmp_path / "drop", tiers=("indoor",)))
     assert report.registry_scenes == 1
     assert report.contamination.n_rows == len(scene_rows) > 0
-    assert report.contamination.scene_ids == [PLANTED]
+    assert [source_scene_id(s) for s in report.contamination.scene_ids] == [PLANTED]
     assert report.contamination.video_ids == [scene_rows[0]["video_id"]]
     assert sorted(report.contamination.qa_ids) == [r["qa_id"] for r in scene_rows]
     exported = _items(report)
-    assert not any(i["metadata"]["original_id"] == PLANTED for i in exported)
+    assert not any(source_scene_id(i["metadata"]["original_id"]) == PLANTED for i in exported)
     assert report.per_tier["indoor"].available == len(_qa(planted, "SELECT 1 FROM qa WHERE scale = 'indoor'")) - len(
         scene_rows)
 
-    with pytest.raises(ContaminationError, match=rf"{len(scene_rows)} requested rows come from benchmark scenes "
-                                                 rf"{PLANTED} \(videos {scene_rows[0]['video_id'][:12]}\)"):
+    refused = (rf"{len(scene_rows)} requested rows come from benchmark scenes {PLANTED}@[0-9a-f]{{8}} "
+               rf"\(videos {scene_rows[0]['video_id'][:12]}\)")
+    with pytest.raises(ContaminationError, match=refused):
         export_dataset(ExportConfig(output_root=planted, export_dir=tmp_path / "refuse", refuse_contaminated=True))
     assert not (tmp_path / "refuse" / "spacevista.jsonl").exists()
     clean = export_dataset(ExportConfig(output_root=planted, export_dir=tmp_path / "clean", tiers=("drone",),
@@ -265,7 +269,7 @@ def test_a_benchmark_scene_planted_in_a_training_request_is_dropped_and_reported
 @pytest.mark.e2e
 def test_a_renamed_benchmark_video_is_caught_by_its_content_hash(planted, tmp_path):
     """A registry elsewhere lists the same video under another scene id: the video hash alone matches."""
-    (video,) = _qa(planted, "SELECT video_id, scale FROM scenes WHERE scene_id = ?", ["tabletop_001"])
+    (video,) = _qa(planted, "SELECT video_id, scale FROM scenes WHERE starts_with(scene_id, 'tabletop_001@')")
     other = OutputLayout(tmp_path / "other-benchmark")
     row = BenchmarkSceneRow(scene_id="renamed_scene", video_id=video["video_id"], uri="x/video.mp4",
                             scale=video["scale"], source="synthetic", selection="explicit", n_qa=1, run_id="b")
@@ -273,8 +277,9 @@ def test_a_renamed_benchmark_video_is_caught_by_its_content_hash(planted, tmp_pa
                  stage_table(other, "benchmark_scenes", to_arrow([row], BenchmarkSceneRow), "r"), "b")
     report = export_dataset(ExportConfig(output_root=planted, export_dir=tmp_path / "x", tiers=("tabletop",),
                                          benchmark_root=other.root, refuse_contaminated=False))
-    assert report.contamination.scene_ids == ["tabletop_001"] and report.contamination.n_rows > 0
-    assert {i["metadata"]["original_id"] for i in _items(report)} == {"tabletop_000"}
+    assert [source_scene_id(s) for s in report.contamination.scene_ids] == ["tabletop_001"]
+    assert report.contamination.n_rows > 0
+    assert {source_scene_id(i["metadata"]["original_id"]) for i in _items(report)} == {"tabletop_000"}
 
 
 @pytest.mark.e2e

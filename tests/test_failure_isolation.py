@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import EXIT_PARTIAL
+from schemas.paths import source_scene_id
 from storage.catalog import query
 from storage.layout import OutputLayout
 from tests.conftest import CurateRun, run_curate
@@ -38,7 +39,7 @@ def _curate_with_faults(data: Path, output: Path, faults: str, state: Path) -> C
 
 def _tables(output: Path) -> tuple[set[str], list[dict], dict]:
     layout = OutputLayout(output)
-    videos = {row["scene_id"] for row in query(layout, "SELECT scene_id FROM videos").to_pylist()}
+    videos = {source_scene_id(row["scene_id"]) for row in query(layout, "SELECT scene_id FROM videos").to_pylist()}
     failures = query(layout, "SELECT uri, stage, error_type, message, attempts FROM failures").to_pylist()
     run, = query(layout, "SELECT * FROM runs").to_pylist()
     return videos, failures, run

@@ -18,6 +18,7 @@ from facts.exact import exact_scene_facts
 from qa_templates.base import template_for
 from qa_templates.options import answer_share_limit
 from schemas.annotations import OrientedBox
+from schemas.paths import source_scene_id
 from schemas.qa import TASK_TIERS, TaskType
 from schemas.tiers import TIER_SPECS, ScaleTier
 from storage.catalog import open_catalog
@@ -26,6 +27,11 @@ from storage.layout import OutputLayout
 from tests.ground_truth import (NUMERIC_TASKS, GroundTruth, box_frame, execute_plan_text, overlap_depth,
                                  sweep_depth)
 from training.metrics import mean_relative_accuracy
+
+
+def _truth(default_run, row: dict) -> GroundTruth:
+    """The generator's truth of a row's scene, its objects named as curate names them (the rooted scene id)."""
+    return GroundTruth.from_scene_dir(default_run.data_root / source_scene_id(row["scene_id"]), row["scene_id"])
 
 
 def _qa(run) -> list[dict]:
@@ -41,7 +47,7 @@ def test_numeric_answers_match_ground_truth(default_run):
     for row in _qa(default_run):
         if row["task_type"] not in NUMERIC_TASKS:
             continue
-        truth = truths.setdefault(row["scene_id"], GroundTruth.from_scene_dir(default_run.data_root / row["scene_id"]))
+        truth = truths.get(row["scene_id"]) or truths.setdefault(row["scene_id"], _truth(default_run, row))
         expected = truth.numeric(row)
         score = mean_relative_accuracy(row["answer"]["value_si"], expected)
         scores[row["scale"]].append(score)
@@ -61,10 +67,11 @@ def test_multiple_choice_answers_agree_with_ground_truth_geometry(default_run):
     for row in _qa(default_run):
         if row["answer"]["kind"] != "multiple_choice":
             continue
-        key = (row["scene_id"], tuple(row["frame_indices"]))
+        key = (row["scene_id"], tuple(row["video_frame_numbers"]))
         if key not in exact_facts:
-            truth = GroundTruth.from_scene_dir(default_run.data_root / row["scene_id"])
-            exact_facts[key] = exact_scene_facts(truth.scene, truth.track, list(row["frame_indices"]),
+            truth = _truth(default_run, row)
+            scene = truth.scene.model_copy(update={"scene_id": row["scene_id"]})
+            exact_facts[key] = exact_scene_facts(scene, truth.track, list(row["video_frame_numbers"]),
                                                  row["video_id"])
         expected = template_for(row["task_type"]).solve(exact_facts[key], tuple(row["object_ids"]),
                                                         dict(row["query"]))
@@ -109,8 +116,8 @@ def _canonical_boxes(default_run, row) -> dict[str, OrientedBox]:
     """Every annotated box of the row's scene, seen or not, in the row's canonical frame (its first frame's)."""
     from facts.canonical import canonical_from_world, yaw_in_canonical
 
-    truth = GroundTruth.from_scene_dir(default_run.data_root / row["scene_id"])
-    canonical = canonical_from_world(truth.poses[row["frame_indices"][0]], np.asarray(truth.scene.up))
+    truth = _truth(default_run, row)
+    canonical = canonical_from_world(truth.poses[row["video_frame_numbers"][0]], np.asarray(truth.scene.up))
     return {object_id: OrientedBox(center=tuple(canonical[:3, :3] @ np.asarray(o.box.center) + canonical[:3, 3]),
                                    size=o.box.size, yaw_deg=yaw_in_canonical(canonical, o.box.yaw_deg))
             for object_id, o in truth.boxes.items()}

@@ -19,7 +19,7 @@ from flows.cli import EXIT_USAGE
 from pipeline.shard import Shard, curate_shard, plan_shards, shard_fingerprint
 from schemas.arrow import to_arrow
 from schemas.config import CurateConfig
-from schemas.paths import OutsideDataRootError
+from schemas.paths import OutsideDataRootError, data_root_tag, rooted_scene_id, source_scene_id
 from schemas.runs import FailureRow
 from schemas.tiers import ScaleTier
 from sources import registry
@@ -29,8 +29,10 @@ from sources.discovery import content_sha256
 from sources.manifest import VideoManifest
 from sources.synthetic import RenderSettings, generate_default_dataset, generate_scene
 from sources.video_decode import VideoDecodeError, decode_frames
-from storage.commits import TEMPORARY_GRACE, vacuum
+from storage.catalog import query
+from storage.commits import TEMPORARY_GRACE, commit_shard, vacuum
 from storage.layout import OutputLayout
+from storage.tables import SHARD_TABLES
 from tests.conftest import run_curate
 
 POLICY = KeyframePolicy(stride=1, max_keyframes=16)
@@ -121,7 +123,7 @@ def test_a_frame_symlinked_outside_the_data_root_is_refused(pristine, tmp_path):
         ANNOTATED.read(root, _item(root, "scene/frames"), POLICY)
 
 
-# Rows 3 and 4: identity of shards includes the data root; of scenes, their path under it.
+# Rows 3 and 4: identity of shards and scenes includes the data root; of scenes, also their path under it.
 
 def test_shard_ids_include_the_data_root(pristine, tmp_path, monkeypatch):
     first, second = tmp_path / "first", tmp_path / "second"
@@ -134,6 +136,32 @@ def test_shard_ids_include_the_data_root(pristine, tmp_path, monkeypatch):
     assert ids(first, first) != ids(second, second)  # a second root never replaces the first one's rows
     monkeypatch.chdir(tmp_path)
     assert ids(first, first) == ids(Path("first"), Path("first"))  # relative or absolute: the same shards
+
+
+def test_two_data_roots_of_one_layout_in_one_output_keep_every_row_under_their_own_ids(pristine, tmp_path, monkeypatch):
+    layout, per_root = OutputLayout(tmp_path / "out"), {}
+    for name in ("first", "second"):
+        root = _scene(pristine, tmp_path / name / "kitchen").parent
+        _, results = _curated(root, layout.root)
+        for result in results:
+            for table in SHARD_TABLES:
+                commit_shard(layout, table, result.shard_id, [s for s in result.staged if s.table == table], "run")
+        per_root[name] = sum(r.row_counts["qa"] for r in results)
+    assert per_root["first"] == per_root["second"] > 0  # the same questions: they are drawn without the root's tag
+
+    def ids(table: str, column: str) -> list[str]:
+        return query(layout, f"SELECT {column} FROM {table}").column(0).to_pylist()
+
+    assert len(ids("qa", "qa_id")) == sum(per_root.values())  # every row kept
+    for table, column in (("videos", "scene_id"), ("scenes", "scene_id"), ("objects", "object_id"),
+                          ("qa", "qa_id")):
+        assert len(set(ids(table, column))) == len(ids(table, column)), (table, column)
+    tags = {data_root_tag(tmp_path / name) for name in per_root}
+    assert sorted(ids("scenes", "scene_id")) == sorted(rooted_scene_id("kitchen", tag) for tag in tags)
+    assert {source_scene_id(s) for s in ids("qa", "scene_id")} == {"kitchen"}
+    monkeypatch.chdir(tmp_path)  # named by a relative path or through a link: the same root, the same ids
+    (tmp_path / "via-link").symlink_to(tmp_path / "first")
+    assert data_root_tag(Path("first")) == data_root_tag(tmp_path / "via-link") == data_root_tag(tmp_path / "first")
 
 
 def test_scene_folders_of_one_name_in_different_folders_get_different_ids(pristine, tmp_path):
@@ -236,7 +264,7 @@ def test_bad_input_is_one_failure_row_at_once_not_retried(pristine, tmp_path):
         "infinite_fx/frames": ("annotations", 1), "mixed/frames": ("probe", 1),
         "negative_box/frames": ("annotations", 1)}
     assert "cameras.json: intrinsics.fx" in failures["infinite_fx/frames"].message
-    assert failures["negative_box/frames"].scene_id == "negative_box"
+    assert failures["negative_box/frames"].scene_id == rooted_scene_id("negative_box", data_root_tag(root))
     assert result.retried == 0 and result.row_counts["scenes"] == 1  # the good scene is curated
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from flows.cli import EXIT_PARTIAL, EXIT_USAGE
 from pipeline.shard import plan_shards
-from schemas.paths import OutsideDataRootError
+from schemas.paths import OutsideDataRootError, source_scene_id
 from schemas.tiers import ScaleTier
 from sources.manifest import ManifestError, VideoManifest
 from storage.catalog import open_catalog
@@ -157,7 +157,8 @@ def test_curate_from_a_manifest_named_in_a_config_file(default_data, tmp_path):
     assert run.returncode == EXIT_PARTIAL, run.stderr[-3000:]
     assert "[manifest]" in run.stdout and "line 3: tier: Input should be" in run.stdout
     with open_catalog(OutputLayout(run.output)) as con:
-        videos = sorted(con.sql("SELECT uri, source, scene_id FROM videos").fetchall())
+        videos = sorted((uri, source, source_scene_id(scene))
+                        for uri, source, scene in con.sql("SELECT uri, source, scene_id FROM videos").fetchall())
         failures = con.sql("SELECT uri, stage, message FROM failures WHERE stage = 'manifest'").fetchall()
     assert videos == [("plain/clip.mp4", "video_folder", "clip"), ("scenes/desk/video.mp4", "annotated", "desk")]
     assert [(uri, stage) for uri, stage, _ in failures] == [("plain/clip.mp4", "manifest")]

@@ -36,7 +36,8 @@ def _is_loopback(host: str) -> bool:
 def test_curate_contacts_only_loopback(default_data, tmp_path):
     netlog = tmp_path / "net.jsonl"
     guard = Path(__file__).parent / "netguard"
-    env = {**os.environ, "SPACEVISTA_NETLOG": str(netlog),
+    # without the session's Prefect server: the command starts its temporary one, audited like the rest
+    env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "SPACEVISTA_NETLOG": str(netlog),
            "PYTHONPATH": os.pathsep.join([str(guard), os.environ.get("PYTHONPATH", "")])}
     scene = next(p for p in sorted(default_data.iterdir()) if p.name.startswith("tabletop"))
     data = tmp_path / "data"

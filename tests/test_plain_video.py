@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.shard import Shard, curate_shard
 from pipeline.fill import Specialists, TierSpecialists
-from qa_templates.gates import METRIC_POWER, SCALE_UNCERTAIN, WEAK_RECONSTRUCTION
+from qa_templates.gates import METRIC_POWER, POSE_FREE_TASKS, SCALE_UNCERTAIN, WEAK_RECONSTRUCTION
 from qa_templates.generate import generate_scene_qa
 from schemas.config import CurateConfig
 from schemas.specialists import DepthModelConfig, DetectorConfig, SfMConfig, TierProfile
@@ -150,13 +150,16 @@ def test_uncertain_scale_skips_metric_tasks_with_the_reason():
     assert {task for (task, reason) in uncertain.drops if reason == SCALE_UNCERTAIN} == asked & metric
 
 
-def test_weak_reconstruction_skips_metric_tasks_with_its_own_reason():
+def test_weak_reconstruction_skips_every_task_that_rests_on_its_poses_with_its_own_reason():
+    """A weak reconstruction (a wide-set push-in: SfM turned the cameras 38° that never turned) is trusted for no
+    geometric answer, metric or not; only what masks and frame order answer is asked."""
     facts = tabletop_facts()
     asked = {row.task_type.value for row in generate_scene_qa(facts, "run").rows}
     weak = facts.model_copy(update={"scene": facts.scene.model_copy(update={
         "scale_method": "depth_ratio", "scale_m_per_unit": 1.0, "scale_relative_mad": 0.001,
         "scale_uncertainty": 0.005, "scale_weakness": "SfM registered 2 of 8 keyframes"})})
     result = generate_scene_qa(weak, "run")
-    metric = {task.value for task in METRIC_POWER}
-    assert {row.task_type.value for row in result.rows} == asked - metric
-    assert {task for (task, reason) in result.drops if reason == WEAK_RECONSTRUCTION} == asked & metric
+    pose_free = {task.value for task in POSE_FREE_TASKS}
+    assert asked - pose_free and asked & pose_free
+    assert {row.task_type.value for row in result.rows} == asked & pose_free
+    assert {task for (task, reason) in result.drops if reason == WEAK_RECONSTRUCTION} == asked - pose_free

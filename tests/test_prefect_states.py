@@ -23,8 +23,9 @@ from prefect.client.schemas.objects import StateType
 
 from schemas.tiers import ScaleTier
 from sources.synthetic import RenderSettings, generate_scene
+from tests.prefect_server import ON_ONE_WORKER
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, ON_ONE_WORKER]
 
 _RUNS = """
 import json, shutil, sys

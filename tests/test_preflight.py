@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 
 from flows.preflight import check
+from schemas.arrow import to_arrow
 from schemas.config import CurateConfig
+from schemas.runs import FailureRow
+from storage.commits import commit_shard, stage_table
+from storage.layout import FORMAT_VERSION, OutputLayout
 from tests.conftest import REPO, free_port
 
 PREFLIGHT_BUDGET_S = 10
@@ -111,3 +115,18 @@ def test_only_the_default_data_root_may_be_created(tmp_path, monkeypatch):
     assert typo == [f"data root {tmp_path / 'data' / 'defualt'} does not exist; only the default data root "
                     "data/default is created and rendered into"]
     assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()
+
+
+def test_an_output_root_of_another_table_format_is_refused_before_anything_runs(tmp_path, default_data_like):
+    """An output root written by another format version (here: before frames were numbered from 1) is one problem,
+    so its rows are never read with this version's column meanings."""
+    layout = OutputLayout(tmp_path / "out")
+    rows = to_arrow([FailureRow(run_id="r", uri="v.mp4", scene_id=None, video_id=None, stage="probe",
+                                error_type="VideoDecodeError", message="bad")], FailureRow)
+    commit_shard(layout, "failures", "s", stage_table(layout, "failures", rows, "s"), "r")
+    config = CurateConfig(data_root=default_data_like, output_root=layout.root)
+    assert check(config) == []
+    checkpoint = Path(layout.manifest("failures", 1))
+    checkpoint.write_text(checkpoint.read_text().replace(f'"format_version":{FORMAT_VERSION}', '"format_version":3'))
+    (problem,) = check(config)
+    assert f"format_version 3 is not {FORMAT_VERSION}" in problem and "use a new --output" in problem

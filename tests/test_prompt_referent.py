@@ -58,7 +58,7 @@ def test_every_prompt_of_the_generated_questions_belongs_to_its_referent():
     checked = 0
     for row in generate_scene_qa(facts, "run", seed=0).rows:
         for prompt in row.visual_prompts:
-            ids = truth[keyframes[prompt.image_index]]
+            ids = truth[keyframes[prompt.frame - 1]]
             referent = instance[prompt.object_id]
             if prompt.kind == "point":
                 x, y = (int(c) for c in prompt.coords)

@@ -95,7 +95,7 @@ def test_rows_validate_are_bounded_and_solve_reproduces_them(facts, template_cls
         assert stored_answer(row) == template.solve(facts, tuple(row.object_ids), row.query)
         kind, phrasing = row.template_id.split("/")
         assert kind and 0 <= int(phrasing) < 3
-        assert row.frame_indices == [c.frame_index for c in facts.cameras]
+        assert row.video_frame_numbers == [c.frame_index for c in facts.cameras]
         if row.answer.kind == "multiple_choice":
             assert row.question.endswith("\n" + options_block(row.answer.options))
             assert row.response.endswith(f"<answer>{row.answer.correct_letter}</answer>")
@@ -110,7 +110,7 @@ def test_solve_does_not_depend_on_the_canonical_frame(facts, template_cls):
     rows, _ = run(template, facts)
     checked = 0
     for row in rows:
-        frames = {v for k, v in row.query.items() if k.startswith("frame")}
+        frames = {v for k, v in row.query.items() if k.startswith("video_frame")}
         if "0" in frames:
             continue
         answer = template.solve(shifted, tuple(row.object_ids), row.query)
@@ -128,7 +128,7 @@ def test_position_comparison_matches_the_world_frame_truth(facts):
     assert {r.input_type for r in rows} > {InputType.TEXT}
     for row in rows:
         a, b = row.object_ids
-        frame = int(row.query["frame_index"])
+        frame = int(row.query["video_frame"])
         if row.query["axis"] == "left_right":
             truth = "left of" if in_world_camera(frame, a)[0] < in_world_camera(frame, b)[0] else "right of"
         elif row.query["axis"] == "near_far":
@@ -199,7 +199,7 @@ def test_rotation_estimation_is_the_orbit_angle_and_drops_small_turns():
     rows, drops = run(RotationEstimation(), facts, seed=3)
     step = 20.0 / 7
     for row in rows:
-        frames = int(row.query["frame_b"]) - int(row.query["frame_a"])
+        frames = int(row.query["video_frame_b"]) - int(row.query["video_frame_a"])
         assert frames > 0 and row.answer.value_si == pytest.approx(frames * step, abs=1e-6)
         assert row.answer.value_si >= 10.0
     assert drops[NEAR_ZERO_ROTATION] >= 1
@@ -236,7 +236,7 @@ def test_depth_estimation_is_the_centre_depth_in_an_observed_frame(facts):
     rows, _ = run(DepthEstimation(), facts)
     for row in rows:
         (obj,) = row.object_ids
-        frame = int(row.query["frame_index"])
+        frame = int(row.query["video_frame"])
         assert row.answer.value_si == pytest.approx(in_world_camera(frame, obj)[2], abs=1e-9)
         seen = next(o for o in facts.objects if o.object_id == obj).observations
         assert frame in {o.frame_index for o in seen}

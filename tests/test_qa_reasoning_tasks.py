@@ -73,7 +73,7 @@ def run(template: TaskTemplate, facts: SceneFacts, seed: int = 0) -> tuple[list[
             assert row.answer.correct_option == solved
             assert row.response.endswith(f"<answer>{row.answer.correct_letter}</answer>")
             assert row.question.endswith("\n" + options_block(row.answer.options))
-        assert row.frame_indices == [c.frame_index for c in facts.cameras]
+        assert row.video_frame_numbers == [c.frame_index for c in facts.cameras]
         rows.append(row)
     return rows, drops
 
@@ -190,14 +190,14 @@ def test_appearance_order_follows_first_sightings(panorama):
 # --- view change ----------------------------------------------------------------------------------------------
 
 def test_view_change_turns_and_drives(panorama, street):
-    assert ViewChange().solve(panorama, (), {"frame_a": "0", "frame_b": "5"}) == "turned right"
-    assert ViewChange().solve(panorama, (), {"frame_a": "9", "frame_b": "2"}) == "turned left"
-    assert ViewChange().solve(street, (), {"frame_a": "1", "frame_b": "6"}) == "moved forward"
-    assert ViewChange().solve(street, (), {"frame_a": "8", "frame_b": "3"}) == "moved backward"
+    assert ViewChange().solve(panorama, (), {"video_frame_a": "0", "video_frame_b": "5"}) == "turned right"
+    assert ViewChange().solve(panorama, (), {"video_frame_a": "9", "video_frame_b": "2"}) == "turned left"
+    assert ViewChange().solve(street, (), {"video_frame_a": "1", "video_frame_b": "6"}) == "moved forward"
+    assert ViewChange().solve(street, (), {"video_frame_a": "8", "video_frame_b": "3"}) == "moved backward"
     rows, _ = run(ViewChange(), street)  # a straight drive offers two answers only: asked half and half
     assert Counter(r.answer.correct_option for r in rows) == {"moved forward": 3, "moved backward": 3}
     for row in rows:
-        later = int(row.query["frame_b"]) > int(row.query["frame_a"])
+        later = int(row.query["video_frame_b"]) > int(row.query["video_frame_a"])
         assert row.answer.correct_option == ("moved forward" if later else "moved backward")
     turns = np.radians([20, 40, 60, 80, 100])  # drive 25 m, then turn right on the spot
     corner = track([(0.0, 5.0 * k, 2.0) for k in range(6)] + [(0.0, 25.0, 2.0)] * 5,
@@ -241,8 +241,8 @@ def test_object_matching_marks_first_and_last_views_with_hard_negatives(panorama
             assert b.category == "cup"  # the other cup, not any object
         first = min(v.frame_index for v in a.observations)
         last = max(v.frame_index for v in b.observations)
-        assert [p.image_index for p in row.visual_prompts] == [
-            [c.frame_index for c in facts.cameras].index(f) for f in (first, last)]
+        assert [p.frame for p in row.visual_prompts] == [
+            [c.frame_index for c in facts.cameras].index(f) + 1 for f in (first, last)]
         assert row.input_type in (InputType.BBOX, InputType.POINT)
     _, drops = run(ObjectMatching(), panorama)
     assert drops[SAME_FRAME] == 1  # the lamp leaves view in the keyframe the plant enters it
@@ -293,14 +293,14 @@ def test_spatial_relation_contact_tolerance_scales_to_millimetre_parts():
 ])
 def test_navigation_sectors(street, target, frame, expected):
     ids = (by_category(street)[target].object_id,)
-    assert Navigation().solve(street, ids, {"frame_index": str(frame)}) == expected
+    assert Navigation().solve(street, ids, {"video_frame": str(frame)}) == expected
 
 
 def test_navigation_rows_and_margin(street):
     rows, drops = run(Navigation(), street)
     assert rows and drops[NEAR_SECTOR_BOUNDARY] > 0
     for row in rows:
-        assert len(row.answer.options) == 5 and set(row.query) == {"frame_index"}
+        assert len(row.answer.options) == 5 and set(row.query) == {"video_frame"}
 
 
 # --- area estimation ------------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def test_plots_and_drawn_sample_frames_are_inline(page, default_run):
     layout = OutputLayout(default_run.output)
     samples = {m["qa_id"]: m["card"] for m in SAMPLE.finditer(html)}
     rows = {r["qa_id"]: r for r in query(layout, "SELECT qa_id, scale, visual_prompts, map_extract(query, "
-                                                 "'frame_index') AS asked, frame_indices FROM qa WHERE "
+                                                 "'video_frame') AS asked, video_frame_numbers FROM qa WHERE "
                                                  "list_contains(?, qa_id)", [list(samples)]).to_pylist()}
     assert set(rows) == set(samples)
     per_tier = {tier: sum(r["scale"] == tier for r in rows.values()) for tier in {r["scale"] for r in rows.values()}}
@@ -105,9 +105,10 @@ def test_plots_and_drawn_sample_frames_are_inline(page, default_run):
     for qa_id, card in samples.items():
         row = rows[qa_id]
         shown = [int(n) for n in re.findall(r"<figcaption>Frame (\d+)", card)]
-        prompted = {p["image_index"] + 1 for p in row["visual_prompts"]}
-        asked = {row["frame_indices"].index(int(f)) + 1 for f in row["asked"]}
-        assert card.count('src="data:image/jpeg;base64,') == len(shown) == min(4, len(row["frame_indices"])), qa_id
+        prompted = {p["frame"] for p in row["visual_prompts"]}
+        asked = {row["video_frame_numbers"].index(int(f)) + 1 for f in row["asked"]}
+        n_frames = len(row["video_frame_numbers"])
+        assert card.count('src="data:image/jpeg;base64,') == len(shown) == min(4, n_frames), qa_id
         assert set(sorted(prompted | asked)[:4]) <= set(shown) and shown == sorted(shown), (qa_id, shown, prompted)
         assert {int(n) for n in re.findall(r"Frame (\d+) · prompt", card)} == prompted & set(shown), qa_id
 

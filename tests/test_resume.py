@@ -54,7 +54,9 @@ def _kill_when_partly_committed(data_root: Path, output: Path) -> int:
     layout = OutputLayout(output)
     proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "curate", "--data-root", str(data_root),
                              "--output", str(output), "--num-cpus", "2"], cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            # its own temporary Prefect server, killed with it (not the tests' shared one)
+                            env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"})
     try:
         deadline = time.monotonic() + 300
         while _committed(layout) == 0 and proc.poll() is None and time.monotonic() < deadline:

@@ -7,8 +7,12 @@ import math
 
 import pytest
 
+from schemas.qa import ObjectSizeAnswer, RelativeDistanceAnswer
+from schemas.tiers import DisplayUnit
+from training.metrics import score_response
 from training.rewards import (
     GROUNDING_COLUMNS,
+    answer_columns,
     answer_reward,
     answer_score,
     completion_text,
@@ -31,7 +35,7 @@ FULL = ("<semantic>an indoor scene with a sofa and a box</semantic>\n<scale>the 
 def columns(n: int = 1, **overrides) -> dict:
     """Dataset columns of a numeric QA (2.6 m, scene 6 m across) repeated n times, as TRL passes them."""
     row = {"answer_kind": "numeric", "correct_letter": None, "options": None, "answer_unit": "m",
-           "answer_value_si": 2.6, "scale_m": 6.0, "semantic": "an indoor scene with a sofa and a box", **overrides}
+           "answer_shown_si": 2.6, "scale_m": 6.0, "semantic": "an indoor scene with a sofa and a box", **overrides}
     assert set(row) == set(GROUNDING_COLUMNS)
     return {key: [value] * n for key, value in row.items()}
 
@@ -90,6 +94,26 @@ def test_numeric_answer_scores_mra(answer, expected):
 def test_answer_reward_has_trl_signature():
     completions = ["<answer>2.6 m</answer>", "<answer>13 m</answer>"]
     assert answer_reward(completions, **columns(2)) == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("response", ["1.05 m", "1 m", "0.95 m", "1.1 m", "105 cm", "1.5 m"])
+def test_numeric_reward_scores_against_the_shown_value_as_evaluation_does(response):
+    """A measured 0.99951 m is shown as 1 m: "1.05 m" is then exactly 5 % off (passes θ = 0.95), though 5.05 % off
+    the unrounded value. The GRPO reward of the row the trainer builds equals the evaluation stage's score."""
+    answer = ObjectSizeAnswer(value_si=0.99951, unit=DisplayUnit.M, display_value=1.0)
+    row = {**answer_columns(answer), "scale_m": 6.0, "semantic": "a room"}
+    completion = f"<answer>{response}</answer>"
+    reward = answer_reward([completion], **{key: [value] for key, value in row.items()})
+    assert reward == [score_response(completion, answer)[0]]
+    if response == "1.05 m":
+        assert reward == [1.0]
+
+
+def test_multiple_choice_columns_carry_the_letter_and_options():
+    answer = RelativeDistanceAnswer(options=["the cup", "the box"], correct_letter="B")
+    row = answer_columns(answer)
+    assert answer_score("<answer>B</answer>", *(row[c] for c in GROUNDING_COLUMNS[:5])) == 1.0
+    assert row["answer_shown_si"] is None
 
 
 def test_unknown_answer_kind_is_refused_by_name():

@@ -15,18 +15,21 @@ W, H, F = 160, 120, 150.0
 METRES_PER_UNIT = 2.5
 
 
-def _pose(centre: np.ndarray) -> np.ndarray:
-    """A camera at `centre` looking along world +y (x right, y down = −z world)."""
+def _pose(centre: np.ndarray, yaw_deg: float = 0.0) -> np.ndarray:
+    """A camera at `centre` looking along world +y turned `yaw_deg` about up (x right, y down = −z world)."""
+    yaw = np.radians(yaw_deg)
+    turn = np.array([[np.cos(yaw), -np.sin(yaw), 0.0], [np.sin(yaw), np.cos(yaw), 0.0], [0.0, 0.0, 1.0]])
     pose = np.eye(4)
-    pose[:3, :3] = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
+    pose[:3, :3] = turn @ np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
     pose[:3, 3] = centre
     return pose
 
 
-def _reconstruction(points_m: np.ndarray, centres_m: np.ndarray) -> tuple[SfMReconstruction, np.ndarray]:
-    """The reconstruction of metric points seen from metric camera centres, in SfM units (metres / 2.5), and the
-    metric z-depth of every observation's pixel (NaN elsewhere)."""
-    poses = np.stack([_pose(c / METRES_PER_UNIT) for c in centres_m])
+def _reconstruction(points_m: np.ndarray, centres_m: np.ndarray, turn_deg: float = 8.0
+                    ) -> tuple[SfMReconstruction, np.ndarray]:
+    """The reconstruction of metric points seen from metric camera centres, every other camera turned `turn_deg`,
+    in SfM units (metres / 2.5), and the metric z-depth of every observation's pixel (NaN elsewhere)."""
+    poses = np.stack([_pose(c / METRES_PER_UNIT, turn_deg * (i % 2)) for i, c in enumerate(centres_m)])
     depth = np.full((len(poses), H, W), np.nan, dtype=np.float32)
     observations = []
     for i, pose in enumerate(poses):
@@ -154,3 +157,19 @@ def test_few_registered_keyframes_or_no_baseline_make_a_weak_reconstruction():
     assert "registered 3 of 8" in weakness(dataclasses.replace(rec, registered=np.arange(8) < 3))  # under half
     turn_rec, _ = _reconstruction(points, centres / 100)  # 1.4 cm of baseline, 9 m away
     assert "baseline is 0.2% of the scene depth" in weakness(turn_rec)
+
+
+def test_cameras_that_never_turn_or_a_shape_the_depth_disagrees_with_make_a_weak_reconstruction():
+    """A camera that only translates (a nadir flight, a push-in) leaves the focal length unobservable; ratios to
+    measured depth spreading 20% mean the reconstruction's shape is not the scene's."""
+    points = _scene(np.random.default_rng(6))
+    centres = np.array([[0.2 * i, 0.0, 0.0] for i in range(8)])
+    sliding, depth = _reconstruction(points, centres, turn_deg=0.0)
+    assert "cameras turn only 0.0°" in weakness(sliding)
+    assert "turn only" in align_to_depth(sliding, depth).weakness
+    rec, depth = _reconstruction(points, centres)
+    assert weakness(rec, ratio_spread=0.01) is None
+    assert "depth ratios spread 20.0%" in weakness(rec, ratio_spread=0.2)
+    warped = depth * np.random.default_rng(7).uniform(0.6, 1.4, depth.shape).astype(np.float32)
+    assert "disagrees with the depth" in align_to_depth(rec, warped, measured=True).weakness
+    assert align_to_depth(rec, warped).weakness is None  # a depth model's errors spread the ratios too

@@ -37,8 +37,8 @@ def _with(row: QARow, **update) -> QARow:
     return QARow.model_validate({**row.model_dump(), **update})
 
 
-def _prompt(kind: str, index: int, instance: int, color: str, coords=(), mask_path=None) -> dict:
-    return {"kind": kind, "image_index": index, "object_id": f"scene/{instance}", "coords": list(coords),
+def _prompt(kind: str, frame: int, instance: int, color: str, coords=(), mask_path=None) -> dict:
+    return {"kind": kind, "frame": frame, "object_id": f"scene/{instance}", "coords": list(coords),
             "mask_path": mask_path, "color": color}
 
 
@@ -54,25 +54,25 @@ def _rows(layout: OutputLayout) -> list[QARow]:
     return [
         mc_row("q-text-000000000", "indoor", "existence", yes_no, "yes", paths),
         _with(mc_row("q-point-00000000", "tabletop", "position_comparison", ["left of", "right of"], "right of",
-                     paths, [_prompt("point", 1, 3, "red", POINT_XY)]), template_id="left_right/0"),
+                     paths, [_prompt("point", 2, 3, "red", POINT_XY)]), template_id="left_right/0"),
         _with(mc_row("q-bbox-000000000", "tiny_tabletop", "size_comparison", ["the red one", "the green one"],
-                     "the green one", paths, [_prompt("bbox", 0, 1, "red", (2, 3, 20, 30)),
-                                              _prompt("bbox", 2, 2, "green", (30, 5, 60, 40))]),
+                     "the green one", paths, [_prompt("bbox", 1, 1, "red", (2, 3, 20, 30)),
+                                              _prompt("bbox", 3, 2, "green", (30, 5, 60, 40))]),
               template_id="height/2"),
         mc_row("q-mask-000000000", "outdoor", "relative_distance", ["the blue one", "the red one"], "the red one",
-               paths, [_prompt("mask", 1, 5, "blue", mask_path=masks[1]),
-                       _prompt("mask", 0, 4, "red", mask_path=masks[0])]),
+               paths, [_prompt("mask", 2, 5, "blue", mask_path=masks[1]),
+                       _prompt("mask", 1, 4, "red", mask_path=masks[0])]),
         mc_row("q-greenmask-0000", "outdoor", "relative_distance", ["the red one", "the green one"], "the red one",
-               paths, [_prompt("mask", 0, 4, "red", mask_path=masks[0]),
-                       _prompt("mask", 1, 5, "green", mask_path=masks[1])]),
+               paths, [_prompt("mask", 1, 4, "red", mask_path=masks[0]),
+                       _prompt("mask", 2, 5, "green", mask_path=masks[1])]),
         mc_row("q-magenta-000000", "indoor", "size_comparison", ["the red one", "the magenta one"], "the red one",
-               paths, [_prompt("bbox", 0, 1, "red", (2, 3, 20, 30)),
-                       _prompt("bbox", 0, 2, "magenta", (30, 5, 60, 40))]),
+               paths, [_prompt("bbox", 1, 1, "red", (2, 3, 20, 30)),
+                       _prompt("bbox", 1, 2, "magenta", (30, 5, 60, 40))]),
         _with(mc_row("q-pointbox-00000", "indoor", "spatial_relation", ["above", "below"], "below", paths,
-                     [_prompt("point", 0, 6, "red", (10, 20)), _prompt("bbox", 0, 7, "green", (30, 5, 60, 40))]),
+                     [_prompt("point", 1, 6, "red", (10, 20)), _prompt("bbox", 1, 7, "green", (30, 5, 60, 40))]),
               input_type="point_bbox"),
         mc_row("q-match-00000000", "tabletop", "object_matching", yes_no, "no", paths,
-               [_prompt("bbox", 0, 8, "red", (2, 3, 20, 30)), _prompt("bbox", 2, 9, "green", (30, 5, 60, 40))]),
+               [_prompt("bbox", 1, 8, "red", (2, 3, 20, 30)), _prompt("bbox", 3, 9, "green", (30, 5, 60, 40))]),
         _with(numeric_row("q-height-0000000", "tabletop", "object_size", 0.4218, "cm", 42.2, paths, "42.2 cm"),
               template_id="height/0"),
         numeric_row("q-count-00000000", "drone", "object_counting", 3.0, "count", 3.0, paths, "3"),
@@ -275,7 +275,7 @@ def test_a_mask_whose_object_id_has_no_integer_instance_is_skipped_with_the_reas
     layout = OutputLayout(tmp_path / "out")
     paths = frames(layout, 2)
     mask = put_mask(layout, np.ones((48, 64), bool))
-    prompt = {**_prompt("mask", 0, 1, "red", mask_path=mask), "object_id": "scene/lamp"}
+    prompt = {**_prompt("mask", 1, 1, "red", mask_path=mask), "object_id": "scene/lamp"}
     commit_qa(layout, [mc_row("q-badid-00000000", "indoor", "existence", ["yes", "no"], "no", paths, [prompt])])
     report, items = _export(layout.root, tmp_path / "seed", format="seed")
     assert items == [] and [s.reason for s in report.skipped] == [

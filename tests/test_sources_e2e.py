@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from schemas.paths import source_scene_id
 from schemas.tiers import ScaleTier
 from sources.synthetic import RenderSettings, generate_scene
 from storage.catalog import open_catalog
@@ -29,7 +30,7 @@ def test_a_mixed_data_root_is_curated_source_by_source(tmp_path):
     run = run_curate(root, tmp_path / "out", "--no-default-data")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     with open_catalog(OutputLayout(run.output)) as con:
-        videos = dict(con.sql("SELECT scene_id, source FROM videos").fetchall())
+        videos = {source_scene_id(s): source for s, source in con.sql("SELECT scene_id, source FROM videos").fetchall()}
         qa = dict(con.sql("SELECT v.source, count(*) FROM qa JOIN videos v USING (video_id) GROUP BY 1").fetchall())
         failures = con.execute("SELECT count(*) FROM failures").fetchone()[0]
     assert videos == expected and failures == 0

@@ -19,7 +19,7 @@ from flows.cli import EXIT_OK, EXIT_USAGE, main
 from schemas.arrow import to_arrow
 from schemas.runs import FailureRow
 from storage.commits import commit_shard, stage_table
-from storage.layout import OutputLayout
+from storage.layout import FORMAT_VERSION, OutputLayout
 from tests.conftest import REPO
 from tests.test_catalog_portable import curated_root
 
@@ -144,6 +144,7 @@ def test_an_output_root_of_another_format_version_is_one_line_and_exit_2(capsys,
                                 error_type="VideoDecodeError", message="bad")], FailureRow)
     commit_shard(layout, "failures", "s", stage_table(layout, "failures", rows, "s"), "r")
     checkpoint = Path(layout.manifest("failures", 1))
-    checkpoint.write_text(checkpoint.read_text().replace('"format_version":3', '"format_version":2'))
+    checkpoint.write_text(checkpoint.read_text().replace(f'"format_version":{FORMAT_VERSION}', '"format_version":2'))
     code, _, err = _sql(capsys, tmp_path, "SELECT count(*) FROM failures")
-    assert code == EXIT_USAGE and "format_version 2 is not 3" in err and len(err.strip().splitlines()) == 1
+    assert code == EXIT_USAGE and f"format_version 2 is not {FORMAT_VERSION}" in err
+    assert len(err.strip().splitlines()) == 1

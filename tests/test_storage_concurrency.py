@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.arrow import to_arrow
+from schemas.paths import source_scene_id
 from schemas.runs import FailureRow
 from schemas.tiers import ScaleTier
 from sources.synthetic import RenderSettings, generate_scene
@@ -115,7 +116,7 @@ def test_two_curate_runs_at_once_share_one_output_root(tmp_path):
             assert Path(path).is_file(), path
     assert read_manifest(layout, "runs")["files"] and len(read_manifest(layout, "videos")["files"]) == 2
     with open_catalog(layout) as con:
-        scenes = sorted(r[0] for r in con.execute("SELECT scene_id FROM videos").fetchall())
+        scenes = sorted(source_scene_id(r[0]) for r in con.execute("SELECT scene_id FROM videos").fetchall())
         runs_rows = con.execute("SELECT count(*) FROM runs").fetchone()[0]
         qa, distinct = con.execute("SELECT count(*), count(DISTINCT qa_id) FROM qa").fetchone()
         tiers = {r[0] for r in con.execute("SELECT DISTINCT scale FROM qa").fetchall()}

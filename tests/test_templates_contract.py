@@ -73,7 +73,8 @@ def test_a_candidate_that_fails_validation_goes_to_rejects_with_its_reason(monke
                 yield QACandidate(template_id="t/0", question=f"How long is the {obj.category}, in cm?",
                                   rationale="measured", answer={"value_si": value, "unit": DisplayUnit.CM,
                                                                 "display_value": value * 100},
-                                  answer_text=f"{value * 100} cm", frame_indices=(facts.cameras[0].frame_index,),
+                                  answer_text=f"{value * 100} cm",
+                                  video_frame_numbers=(facts.cameras[0].frame_index,),
                                   object_ids=(obj.object_id,), query={"dimension": "longest", "v": str(value)})
 
         def solve(self, facts, object_ids, query):

@@ -53,11 +53,11 @@ def test_drone_is_folded_into_the_outdoor_expert():
     assert ex.expert_tiers(3) == [ScaleTier.OUTDOOR, ScaleTier.DRONE]
 
 
-def test_keyframes_keep_prompted_frames_and_spread_the_rest():
-    assert tr.keyframe_ranks(12, [], 4) == [0, 3, 6, 9]
-    assert tr.keyframe_ranks(12, [9, 2], 3) == [0, 2, 9]
-    assert tr.keyframe_ranks(12, [1, 5, 7], 2) == [1, 5, 7]  # every prompted frame, even beyond the budget
-    assert tr.keyframe_ranks(2, [], 4) == [0, 1]
+def test_shown_frames_keep_the_named_frames_and_spread_the_rest():
+    assert tr.frames_to_show(12, [], 4) == [1, 4, 7, 10]
+    assert tr.frames_to_show(12, [10, 3], 3) == [1, 3, 10]
+    assert tr.frames_to_show(12, [2, 6, 8], 2) == [2, 6, 8]  # every named frame, even beyond the budget
+    assert tr.frames_to_show(2, [], 4) == [1, 2]
 
 
 def test_reference_scale_and_semantics():

@@ -16,6 +16,7 @@ from pipeline.video import curate_video
 from qa_templates.generate import generate_scene_qa
 from schemas.annotations import CAMERAS_FILE, SCENE_FILE, CameraTrack, SceneAnnotation
 from schemas.config import CurateConfig
+from schemas.paths import source_scene_id
 from sources.registry import get_source
 from sources.video_decode import sample_keyframes
 from storage.layout import OutputLayout
@@ -86,8 +87,9 @@ def score(rows: list[dict], data_root: Path, output: Path) -> dict[tuple[str, st
     truths: dict[str, SceneTruth] = {}
     cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
     for row in rows:
-        truth = truths.get(row["scene_id"]) or truths.setdefault(row["scene_id"],
-                                                                 SceneTruth(data_root / row["scene_id"]))
+        scene_id = row["scene_id"]
+        truth = truths.get(scene_id) or truths.setdefault(
+            scene_id, SceneTruth(data_root / source_scene_id(scene_id), scene_id))
         cell = cells[(row["scale"], row["task_type"])]
         cell.rows += 1
         where = f"{row['scene_id']} {row['question'][:160]!r}"
@@ -117,7 +119,8 @@ def score(rows: list[dict], data_root: Path, output: Path) -> dict[tuple[str, st
             if verdict.ambiguous:
                 cell.ambiguous += 1
                 continue
-            cell.mra.append(mean_relative_accuracy(answer["value_si"], verdict.expected))
+            cell.mra.append(mean_relative_accuracy(answer["value_si"], verdict.expected) if verdict.expected
+                            else float(answer["value_si"] == 0))  # a true 0 (objects touching): exact or wrong
             if cell.mra[-1] < 0.9:
                 cell.wrong.append(f"{where}: says {answer['value_si']:.4g}, truth {verdict.expected:.4g} "
                                   f"(MRA {cell.mra[-1]:.2f})")

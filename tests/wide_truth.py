@@ -58,13 +58,14 @@ def ambiguous(reason: str) -> Verdict:
 class SceneTruth:
     """One generated scene's exact boxes (world frame), poses and every frame's instance mask."""
 
-    def __init__(self, scene_dir: Path):
-        """`scene_dir`'s name is the scene id the pipeline gives it (annotated discovery names scenes by folder)."""
+    def __init__(self, scene_dir: Path, scene_id: str | None = None):
+        """`scene_id`: the id the pipeline gave the scene (its folder name, annotated discovery names scenes by
+        folder, with the data root's tag when it came through discovery); object ids are keyed by it."""
         self.scene = SceneAnnotation.model_validate_json((scene_dir / "scene.json").read_text())
         track = CameraTrack.model_validate_json((scene_dir / "cameras.json").read_text())
         with np.load(scene_dir / "masks.npz", allow_pickle=False) as archive:
             self.masks = archive["masks"]
-        self.scene_id = scene_dir.name
+        self.scene_id = scene_id or scene_dir.name
         self.tier = ScaleTier(self.scene.tier)
         self.poses = {f.index: np.asarray(f.camera_to_world, float) for f in track.frames}
         self.objects = {f"{self.scene_id}/{o.instance_id}": o for o in self.scene.objects}
@@ -118,7 +119,7 @@ class SceneTruth:
 def referent(truth: SceneTruth, row: dict, prompt: dict, output_root: Path) -> int:
     """The instance a prompt's pixels pick (0: none): the one under a point; the one whose visible pixel box
     overlaps a drawn box best (IoU ≥ 0.5, ahead of the next by 0.1); the one under most of a mask."""
-    mask = truth.masks[row["frame_indices"][prompt["image_index"]]]
+    mask = truth.masks[row["video_frame_numbers"][prompt["frame"] - 1]]
     if prompt["kind"] == "point":
         x, y = (int(math.floor(v)) for v in prompt["coords"])
         return int(mask[min(y, mask.shape[0] - 1), min(x, mask.shape[1] - 1)])
@@ -155,8 +156,8 @@ def prompt_referent_problems(truth: SceneTruth, row: dict, output_root: Path) ->
     for prompt in row["visual_prompts"]:
         got, want = referent(truth, row, prompt, output_root), truth.instance(prompt["object_id"])
         if got != want:
-            problems.append(f"{prompt['kind']} {prompt['coords']} in frame "
-                            f"{row['frame_indices'][prompt['image_index']]} picks instance {got}, not {want}")
+            problems.append(f"{prompt['kind']} {prompt['coords']} in video frame "
+                            f"{row['video_frame_numbers'][prompt['frame'] - 1]} picks instance {got}, not {want}")
     if row["input_type"] == "text":
         for object_id in row["object_ids"]:
             category = truth.objects[object_id].category
@@ -187,11 +188,11 @@ def numeric_truth(truth: SceneTruth, row: dict) -> Verdict:
             return Verdict(float(np.linalg.norm(truth.centre(ids[0]) - truth.centre(ids[1]))))
         return Verdict(box_distance(truth.box(ids[0]), truth.box(ids[1])))
     if task == "depth_estimation":
-        offset = truth.to_camera(int(query["frame_index"]), truth.centre(ids[0]))[0]
+        offset = truth.to_camera(int(query["video_frame"]), truth.centre(ids[0]))[0]
         straight = "straight-line" in row["question"] and "not the straight-line" not in row["question"]
         return Verdict(float(np.linalg.norm(offset)) if straight else float(offset[2]))
     if task == "rotation_estimation":
-        a, b = truth.poses[int(query["frame_a"])], truth.poses[int(query["frame_b"])]
+        a, b = truth.poses[int(query["video_frame_a"])], truth.poses[int(query["video_frame_b"])]
         r = a[:3, :3].T @ b[:3, :3]
         return Verdict(float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1)))))
     if task == "object_counting":
@@ -217,7 +218,7 @@ def near_tie(values: list[float], larger: bool) -> bool:
 
 def position_comparison(truth: SceneTruth, row: dict) -> Verdict:
     a, b = row["object_ids"]
-    axis, frame = row["query"]["axis"], int(row["query"]["frame_index"])
+    axis, frame = row["query"]["axis"], int(row["query"]["video_frame"])
     if axis == "above_below":
         coords = [truth.centre(a)[2], truth.centre(b)[2]]
         extents = [truth.box(a).size[2], truth.box(b).size[2]]
@@ -296,7 +297,7 @@ def object_matching(truth: SceneTruth, row: dict, output_root: Path) -> Verdict:
 
 
 def view_change(truth: SceneTruth, row: dict) -> Verdict:
-    a, b = (truth.poses[int(row["query"][k])] for k in ("frame_a", "frame_b"))
+    a, b = (truth.poses[int(row["query"][k])] for k in ("video_frame_a", "video_frame_b"))
     forward_a, forward_b = a[:3, 2], b[:3, 2]
     heading = forward_a[:2] / max(np.linalg.norm(forward_a[:2]), 1e-12)
     if np.linalg.norm(forward_a[:2]) < 0.3 or np.linalg.norm(forward_b[:2]) < 0.3:
@@ -304,7 +305,7 @@ def view_change(truth: SceneTruth, row: dict) -> Verdict:
     yaw = math.degrees(math.atan2(forward_a[0] * forward_b[1] - forward_a[1] * forward_b[0],
                                   forward_a[:2] @ forward_b[:2]))
     pitch = math.degrees(math.asin(np.clip(-forward_b[2], -1, 1)) - math.asin(np.clip(-forward_a[2], -1, 1)))
-    seen = [i for i in truth.objects if truth.pixels[int(row["query"]["frame_a"]), truth.instance(i)] > 0]
+    seen = [i for i in truth.objects if truth.pixels[int(row["query"]["video_frame_a"]), truth.instance(i)] > 0]
     if not seen:
         return ambiguous("no object in view to judge a translation by")
     distance = float(np.median([np.linalg.norm(truth.centre(i) - a[:3, 3]) for i in seen]))
@@ -321,7 +322,7 @@ def view_change(truth: SceneTruth, row: dict) -> Verdict:
 
 
 def navigation(truth: SceneTruth, row: dict) -> Verdict:
-    pose = truth.poses[int(row["query"]["frame_index"])]
+    pose = truth.poses[int(row["query"]["video_frame"])]
     forward = pose[:3, 2][:2]
     if np.linalg.norm(forward) < 0.3:
         return ambiguous("the camera looks almost straight down")
@@ -402,7 +403,7 @@ def manipulation_planning(truth: SceneTruth, row: dict) -> Verdict:
     every true box: the correct one ends beside the target on the asked side without running into a box; a
     distractor must run clearly into one. Exactly one option may work."""
     moved_id, target_id = row["object_ids"]
-    transform = canonical(truth, row["frame_indices"][0])
+    transform = canonical(truth, row["video_frame_numbers"][0])
     boxes = {i: _in_frame(truth, i, transform) for i in truth.objects}
     moved, target = boxes[moved_id], boxes[target_id]
     obstacles = [b for i, b in boxes.items() if i != moved_id]

@@ -21,12 +21,12 @@ from qa_templates.generate import generate_scene_qa
 from schemas.annotations import CAMERAS_FILE, SCENE_FILE, CameraTrack, SceneAnnotation
 from schemas.arrow import to_arrow
 from schemas.benchmark import EXACT_MARKER_FILE, BenchmarkConfig, BenchmarkSceneRow
-from schemas.paths import OutsideDataRootError, inside_root
+from schemas.paths import OutsideDataRootError, data_root_tag, inside_root, rooted_scene_id
 from schemas.qa import QARow
 from sources import annotated
 from sources.discovery import VideoItem
 from storage.catalog import query, refresh_catalog
-from storage.commits import commit_shard, read_manifest, stage_table
+from storage.commits import commit_shard, committed_shards, read_manifest, stage_table
 from storage.layout import OutputLayout
 
 REGISTRY_SHARD = "benchmark-registry"
@@ -89,7 +89,7 @@ def build_benchmark_split(config: BenchmarkConfig) -> BenchmarkReport:
     skipped: list[SkippedScene] = []
     exact = _exact_scenes(config, skipped)
     held = _held_out(exact, config, skipped)
-    videos = dict(_rows(layout, "SELECT uri, video_id FROM videos WHERE source = ?", [annotated.SOURCE]))
+    videos = dict(_rows(layout, "SELECT scene_id, video_id FROM videos WHERE source = ?", [annotated.SOURCE]))
     frames: dict[str, dict[int, str]] = {}
     for video_id, frame_index, path in _rows(layout, "SELECT video_id, frame_index, path FROM frames", []):
         frames.setdefault(video_id, {})[frame_index] = path
@@ -146,9 +146,11 @@ def _held_out(exact: list[_ExactScene], config: BenchmarkConfig, skipped: list[S
 
 def _build_scene(scene: _ExactScene, videos: dict[str, str], frames: dict[str, dict[int, str]],
                  config: BenchmarkConfig, run_id: str) -> _BuiltScene:
-    """QA of one held-out scene from its exact boxes, on the keyframes curate stored for its video."""
+    """QA of one held-out scene from its exact boxes, on the keyframes curate stored for its video; the scene is
+    found, and its rows named, by the id curate gave it (rooted in the data root, as every curated scene id)."""
     item = scene.item
-    video_id = videos.get(item.uri)
+    scene_id = rooted_scene_id(item.scene_id, data_root_tag(config.data_root))
+    video_id = videos.get(scene_id)
     if video_id is None:
         raise SceneError(f"{item.uri}: not curated into {config.output_root} (no `videos` row); run "
                          f"`spacevista curate` on {config.data_root} into it first")
@@ -160,10 +162,11 @@ def _build_scene(scene: _ExactScene, videos: dict[str, str], frames: dict[str, d
     missing = sorted(set(keyframes) - {f.index for f in track.frames})
     if missing:
         raise SceneError(f"{item.annotations_dir / CAMERAS_FILE}: no pose for keyframes {missing}")
-    facts = exact_scene_facts(scene.annotation, track, keyframes, video_id, frame_paths=frame_paths)
+    annotation = scene.annotation.model_copy(update={"scene_id": scene_id})
+    facts = exact_scene_facts(annotation, track, keyframes, video_id, frame_paths=frame_paths)
     qa = generate_scene_qa(facts, run_id, config.seed)
     selection = "hash" if config.held_out_scene_ids is None else "explicit"
-    registry = BenchmarkSceneRow(scene_id=item.scene_id, video_id=video_id, uri=item.uri, scale=facts.scene.scale,
+    registry = BenchmarkSceneRow(scene_id=scene_id, video_id=video_id, uri=item.uri, scale=facts.scene.scale,
                                  source=scene.annotation.source, selection=selection, n_qa=len(qa.rows),
                                  run_id=run_id)
     return _BuiltScene(registry=registry, rows=qa.rows, n_rejects=len(qa.rejects))
@@ -182,7 +185,7 @@ def _publish(layout: OutputLayout, built: list[_BuiltScene], run_id: str) -> Non
         shards.add(shard)
         commit_shard(layout, "benchmark", shard,
                      stage_table(layout, "benchmark", to_arrow(scene.rows, QARow), shard), run_id)
-    stale = {entry["shard"] for entry in read_manifest(layout, "benchmark")["files"].values()} - shards
+    stale = committed_shards(layout, "benchmark") - shards
     for shard in sorted(stale):
         commit_shard(layout, "benchmark", shard, [], run_id)
     _commit_registry(layout, registry, run_id)

@@ -411,8 +411,8 @@ class _ExportWriter:
             self.config.format == "seed" and not authors_draw_as_named(row.visual_prompts))
         if drawn and self.config.prompt_mode == "annotations" and row.visual_prompts:
             self.drawn_instead.append(row.qa_id)
-        frames = [self.frames.frame(path, [p for p in row.visual_prompts if p.image_index == i] if drawn else [])
-                  for i, path in enumerate(row.frame_paths)]
+        frames = [self.frames.frame(path, [p for p in row.visual_prompts if p.frame == k] if drawn else [])
+                  for k, path in enumerate(row.frame_paths, start=1)]
         answer = row.response if self.config.keep_rationale else f"<answer>{_answer_text(row)}</answer>"
         common = {"id": row.qa_id, "input_type": ITEM_INPUT_TYPES[row.input_type],
                   "messages": [Message(role="user", content=f"{VIDEO_PLACEHOLDER}\n{row.question}"),
@@ -435,7 +435,7 @@ class _ExportWriter:
         return SeedItem(**seed)
 
     def _annotations(self, row: QARow, prompts: list[VisualPrompt], frames: list[str]) -> ItemAnnotations:
-        masks = [MaskAnnotation(image_path=frames[p.image_index], mask_path=self.frames.mask(p),
+        masks = [MaskAnnotation(image_path=frames[p.frame - 1], mask_path=self.frames.mask(p),
                                 object_ids=[p.object_id]) for p in prompts if p.kind == "mask"]
         return ItemAnnotations(**_points_and_boxes(row, prompts, frames, point_order=(0, 1)), masks=masks)
 
@@ -443,8 +443,8 @@ class _ExportWriter:
         masks = []
         for p in in_palette_order(prompts):
             if p.kind == "mask":
-                mask_path, instance = self.frames.label_mask(p, row.frame_paths[p.image_index])
-                masks.append(SeedMaskAnnotation(image_path=frames[p.image_index], mask_path=mask_path,
+                mask_path, instance = self.frames.label_mask(p, row.frame_paths[p.frame - 1])
+                masks.append(SeedMaskAnnotation(image_path=frames[p.frame - 1], mask_path=mask_path,
                                                 object_ids=[instance]))
         return SeedAnnotations(**_points_and_boxes(row, prompts, frames, point_order=(1, 0)), masks=masks)
 
@@ -464,16 +464,23 @@ def _sinks(config: ExportConfig) -> dict[str, _Sink]:
 def _points_and_boxes(row: QARow, prompts: list[VisualPrompt], frames: list[str],
                       point_order: tuple[int, int]) -> dict:
     """Points (coords in `point_order` of [x, y]), boxes, and object matching's two boxes as the dual_bbox."""
-    points = [PointAnnotation(coords=[p.coords[i] for i in point_order], image_index=p.image_index, color=p.color)
+    points = [PointAnnotation(coords=[p.coords[i] for i in point_order], image_index=image_index(p), color=p.color)
               for p in prompts if p.kind == "point"]
     boxes = [p for p in prompts if p.kind == "bbox"]
     if row.task_type is TaskType.OBJECT_MATCHING and len(boxes) == 2:
         source, target = boxes
         return {"points": points, "bboxes": [], "dual_bbox": DualBoxAnnotation(
-            source_image=frames[source.image_index], source_bbox=source.coords,
-            target_image=frames[target.image_index], target_bboxes=[target.coords])}
+            source_image=frames[source.frame - 1], source_bbox=source.coords,
+            target_image=frames[target.frame - 1], target_bboxes=[target.coords])}
     return {"points": points, "dual_bbox": None,
-            "bboxes": [BoxAnnotation(coords=p.coords, image_index=p.image_index, color=p.color) for p in boxes]}
+            "bboxes": [BoxAnnotation(coords=p.coords, image_index=image_index(p), color=p.color) for p in boxes]}
+
+
+def image_index(prompt: VisualPrompt) -> int:
+    """The public item's `image_index` of a prompt's frame: its 0-based place in `videos[0]`, so frame k (as the
+    question and QARow number it) is image_index k - 1. The one place the two numberings meet: SPEC.md "Formats"
+    fixes the field, and the authors' loaders and evaluator index their frame list with it."""
+    return prompt.frame - 1
 
 
 def _instance_id(object_id: str) -> int:

@@ -37,7 +37,7 @@ class ChatPrompt:
 def qa_prompt(row: QARow, layout: OutputLayout, instruction: str | None = None,
               draw_visual_prompts: bool = True) -> ChatPrompt:
     """The frames and question of `row`; `instruction` defaults to the answer format of its answer kind."""
-    frames = [_frame_jpeg(layout, row, i, draw_visual_prompts) for i in range(len(row.frame_paths))]
+    frames = [_frame_jpeg(layout, row, k, draw_visual_prompts) for k in range(1, len(row.frame_paths) + 1)]
     return ChatPrompt(frames, f"{row.question}\n{instruction or ANSWER_FORMAT[row.answer.kind]}")
 
 
@@ -49,14 +49,15 @@ def chat_content(prompt: ChatPrompt, image_part) -> list[dict]:
     return parts + [{"type": "text", "text": prompt.text}]
 
 
-def _frame_jpeg(layout: OutputLayout, row: QARow, index: int, draw: bool) -> bytes:
-    path = _artifact(layout, row.frame_paths[index], f"frame {index + 1}")
-    prompts = [p for p in row.visual_prompts if p.image_index == index] if draw else []
+def _frame_jpeg(layout: OutputLayout, row: QARow, frame: int, draw: bool) -> bytes:
+    """Frame number `frame` (from 1, as the question numbers it) as JPEG, its visual prompts drawn if `draw`."""
+    path = _artifact(layout, row.frame_paths[frame - 1], f"frame {frame}")
+    prompts = [p for p in row.visual_prompts if p.frame == frame] if draw else []
     if not prompts and path.suffix.lower() in (".jpg", ".jpeg"):
         return path.read_bytes()
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise SampleError(f"frame {index + 1} ({path}) is not a readable image")
+        raise SampleError(f"frame {frame} ({path}) is not a readable image")
     unknown = sorted({p.color for p in prompts} - set(PROMPT_BGR))
     if unknown:
         raise SampleError(f"visual prompt colours {unknown} are not among {', '.join(PROMPT_BGR)}")
@@ -64,7 +65,7 @@ def _frame_jpeg(layout: OutputLayout, row: QARow, index: int, draw: bool) -> byt
     image = draw_prompts(image, prompts, masks)
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
-        raise SampleError(f"frame {index + 1} ({path}) could not be encoded as JPEG")
+        raise SampleError(f"frame {frame} ({path}) could not be encoded as JPEG")
     return encoded.tobytes()
 
 

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from schemas.arrow import to_arrow
 from schemas.evaluation import RationaleConfig
 from schemas.qa import QARow, RejectRow
-from storage.commits import commit_shard, read_manifest, stage_table
+from storage.commits import commit_shard, shard_rows, stage_table
 from storage.layout import OutputLayout
 from storage.tables import table_spec
 from training.evaluate import model_rows
@@ -104,10 +102,7 @@ def table_shards(layout: OutputLayout, table: str) -> dict[str, list[QARow]]:
     """A QA table's rows grouped by the shard that committed them."""
     if table_spec(table).model is not QARow:
         raise ValueError(f"table {table!r} holds {table_spec(table).model.__name__} rows, not QARow")
-    shards: dict[str, list[QARow]] = defaultdict(list)
-    for relative, entry in sorted(read_manifest(layout, table)["files"].items()):
-        shards[entry["shard"]].extend(_read_rows(layout, table, relative))
-    return dict(shards)
+    return {shard: _valid_rows(table, shard, data) for shard, data in shard_rows(layout, table).items()}
 
 
 def rewrite_shard_rationales(layout: OutputLayout, table: str, shard: str, rows: list[QARow],
@@ -117,8 +112,8 @@ def rewrite_shard_rationales(layout: OutputLayout, table: str, shard: str, rows:
     the two commits loses nothing."""
     result = curate_rationales(rows, config, layout)
     if result.dropped:
-        earlier = [row for relative, entry in sorted(read_manifest(layout, "rejects")["files"].items())
-                   if entry["shard"] == shard for row in _read_rows(layout, "rejects", relative)]
+        earlier = [row for data in shard_rows(layout, "rejects", shard).values()
+                   for row in _valid_rows("rejects", shard, data)]
         rejects = earlier + [
             RejectRow(run_id=run_id, scene_id=row.scene_id, task_type=row.task_type.value, qa_id=row.qa_id,
                       reason=DISAGREEMENT_REASON,
@@ -133,15 +128,13 @@ def rewrite_shard_rationales(layout: OutputLayout, table: str, shard: str, rows:
 
 def _read_rows(layout: OutputLayout, table: str, relative: str) -> list:
     """The rows of one committed file (hive partition values restored from its path); an invalid row raises."""
+def _valid_rows(table: str, shard: str, data: pa.Table) -> list:
+    """A shard's committed rows as models; an invalid row raises."""
     model = table_spec(table).model
-    data = pq.read_table(layout.table_file(table, relative), filesystem=layout.fs)
-    for segment in relative.split("/")[:-1]:
-        column, value = segment.split("=", 1)
-        data = data.append_column(column, pa.array([value] * data.num_rows, pa.string()))
     rows, invalid = model_rows(data, model)
     if invalid:
         record, error = invalid[0]
-        raise ValueError(f"{table}/{relative}: a row is not a valid {model.__name__} ({error}): {record}"[:500])
+        raise ValueError(f"{table}, shard {shard}: a row is not a valid {model.__name__} ({error}): {record}"[:500])
     return rows
 
 

@@ -5,7 +5,9 @@ A completion is expected to read `<semantic>…</semantic>`, `<scale>…</scale>
 - Format, graded: each of the three tags present exactly once with non-empty content earns 1/3, but the full 1.0 also
   needs them in the order semantic → scale → answer (all three present out of order: 2/3).
 - R_ans: numeric answers score MRA (training.metrics.extract_quantity + mean_relative_accuracy, so a stated unit is
-  converted to SI); multiple choice scores 1 for the correct letter (training.metrics.extract_choice), else 0.
+  converted to SI) against the value the sample shows (`answer_shown_si` = training.metrics.shown_value_si, the
+  value evaluation scores against), not the unrounded measurement; multiple choice scores 1 for the correct letter
+  (training.metrics.extract_choice), else 0.
 - R_scale = max(0, 1 − |ln C_ans − ln C_gt| / 2). C is the characteristic scale of the sample: the horizontal extent
   of the scene in metres (C_gt = the `scenes.extent_m` of the QA's scene). C_ans is the length stated in `<scale>`,
   converted to metres by its unit (a bare number is read in metres); missing, unparseable, non-length or non-positive
@@ -31,12 +33,13 @@ from functools import lru_cache
 import torch
 
 from schemas.tiers import DisplayUnit
-from training.metrics import extract_choice, extract_quantity, mean_relative_accuracy
+from training.metrics import extract_choice, extract_quantity, mean_relative_accuracy, shown_value_si
 
 TAGS = ("semantic", "scale", "answer")
-GROUNDING_COLUMNS = ("answer_kind", "correct_letter", "options", "answer_unit", "answer_value_si", "scale_m",
+GROUNDING_COLUMNS = ("answer_kind", "correct_letter", "options", "answer_unit", "answer_shown_si", "scale_m",
                      "semantic")
-"""The dataset columns the rewards read: the QA's answer, its scene extent (C_gt) and its semantic reference."""
+"""The dataset columns the rewards read: the QA's answer (`answer_columns`), its scene extent (C_gt) and its semantic
+reference."""
 
 
 def tag_content(text: str, tag: str) -> str | None:
@@ -57,13 +60,23 @@ def format_score(text: str) -> float:
     return len(positions) / len(TAGS)
 
 
+def answer_columns(answer) -> dict:
+    """The answer columns of a QA's dataset row (a numeric or MC answer model): a numeric answer's value as the
+    sample shows it, in SI, which is what evaluation scores against (training.metrics.score_response)."""
+    numeric = answer.kind == "numeric"
+    return {"answer_kind": answer.kind, "correct_letter": None if numeric else answer.correct_letter,
+            "options": None if numeric else list(answer.options),
+            "answer_unit": answer.unit.value if numeric else None,
+            "answer_shown_si": shown_value_si(answer) if numeric else None}
+
+
 def answer_score(text: str, answer_kind: str, correct_letter: str | None, options: Sequence[str] | None,
-                 answer_unit: str | None, answer_value_si: float | None) -> float:
-    """R_ans: exact letter match for multiple choice, MRA against the SI value for numeric answers."""
+                 answer_unit: str | None, answer_shown_si: float | None) -> float:
+    """R_ans: exact letter match for multiple choice, MRA against the shown value (SI) for numeric answers."""
     if answer_kind == "multiple_choice":
         return float(extract_choice(text, options or ()).letter == correct_letter)
     if answer_kind == "numeric":
-        return mean_relative_accuracy(extract_quantity(text, DisplayUnit(answer_unit)).value_si, answer_value_si)
+        return mean_relative_accuracy(extract_quantity(text, DisplayUnit(answer_unit)).value_si, answer_shown_si)
     raise ValueError(f"unknown answer kind {answer_kind!r}; expected 'multiple_choice' or 'numeric'")
 
 
@@ -143,9 +156,9 @@ def format_reward(completions, **_) -> list[float]:
     return [format_score(completion_text(c)) for c in completions]
 
 
-def answer_reward(completions, answer_kind, correct_letter, options, answer_unit, answer_value_si, **_) -> list[float]:
+def answer_reward(completions, answer_kind, correct_letter, options, answer_unit, answer_shown_si, **_) -> list[float]:
     return [answer_score(completion_text(c), *row)
-            for c, row in zip(completions, zip(answer_kind, correct_letter, options, answer_unit, answer_value_si))]
+            for c, row in zip(completions, zip(answer_kind, correct_letter, options, answer_unit, answer_shown_si))]
 
 
 def scale_reward(completions, scale_m, **_) -> list[float]:

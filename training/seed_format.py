@@ -8,6 +8,10 @@ Task codes are the ones the authors' scorers list (eval/metrics/spacevista.py in
 EXISTENCE … OBJECT_MATCHING for multiple choice, COUNTING … CAMERA_ROTATION for numbers). A variant is the part of a
 QA's template_id before "/" (size_comparison "height/1" → height). Our tasks the authors have no code for keep our
 name in upper case; their bench scorer (eval/metrics/spacevista_bench.py) groups by any code.
+
+Frames: the authors' items, like every exported item, place a prompt on a frame by `image_index`, its 0-based place
+in `videos[0]` (their loader and evaluator index the frame list with it), while our questions, QA rows and
+prompts number frames from 1. training.export.image_index is the only translation (image_index = frame - 1).
 """
 
 from __future__ import annotations

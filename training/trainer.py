@@ -39,7 +39,7 @@ from storage.manifests import manifest_versions
 from storage.layout import OutputLayout
 from training import experts as ex
 from training.prompts import SampleError, qa_prompt
-from training.rewards import GROUNDING_COLUMNS, format_reward, progressive_reward
+from training.rewards import GROUNDING_COLUMNS, answer_columns, format_reward, progressive_reward
 
 INSTRUCTION = ("Describe the relevant objects and the scene in <semantic></semantic>, state the size of the scene "
                "in <scale></scale>, reason step by step, then give the final answer in <answer></answer>.")
@@ -152,28 +152,22 @@ def _sample(row: QARow, extent_m: float | None, categories: dict[str, dict[str, 
     if extent_m is None or not extent_m > 0:
         raise ValueError(f"scene {row.scene_id} has no extent in the `scenes` table")
     shown = qa_prompt(row, layout, instruction=INSTRUCTION)
-    ranks = keyframe_ranks(len(row.frame_paths), [p.image_index for p in row.visual_prompts], n_frames)
-    content = [part for rank in ranks
-               for part in ({"type": "text", "text": f"Frame {rank + 1}:"}, {"type": "image"})]
+    frames = frames_to_show(len(row.frame_paths), row.named_frames, n_frames)
+    content = [part for frame in frames
+               for part in ({"type": "text", "text": f"Frame {frame}:"}, {"type": "image"})]
     content.append({"type": "text", "text": shown.text})
-    images = [Image.open(io.BytesIO(shown.frames_jpeg[rank])).convert("RGB") for rank in ranks]
+    images = [Image.open(io.BytesIO(shown.frames_jpeg[frame - 1])).convert("RGB") for frame in frames]
     semantic = semantic_reference(row.scale, row.object_ids, categories.get(row.scene_id, {}))
     target = f"<semantic>{semantic}</semantic>\n<scale>{scale_statement(row.scale, extent_m)}</scale>\n{row.response}"
-    answer = row.answer
-    numeric = answer.kind == "numeric"
-    grounding = {"answer_kind": answer.kind, "correct_letter": None if numeric else answer.correct_letter,
-                 "options": None if numeric else list(answer.options),
-                 "answer_unit": answer.unit.value if numeric else None,
-                 "answer_value_si": answer.value_si if numeric else None, "scale_m": float(extent_m),
-                 "semantic": semantic}
+    grounding = {**answer_columns(row.answer), "scale_m": float(extent_m), "semantic": semantic}
     return TrainingSample(row.qa_id, row.scale, [{"role": "user", "content": content}], images, target, grounding)
 
 
-def keyframe_ranks(n_available: int, prompted: list[int], n_frames: int) -> list[int]:
-    """Which frames a prompt shows: every frame a visual prompt is drawn on, then evenly spaced others up to
-    `n_frames` in all, in time order."""
-    marked = sorted(set(prompted))
-    others = [i for i in range(n_available) if i not in marked]
+def frames_to_show(n_available: int, named: list[int], n_frames: int) -> list[int]:
+    """Which frames a prompt shows, by frame number (from 1, as the question numbers them): every frame the question
+    names (QARow.named_frames), then evenly spaced others up to `n_frames` in all, in time order."""
+    marked = sorted(set(named))
+    others = [k for k in range(1, n_available + 1) if k not in marked]
     spare = min(max(0, n_frames - len(marked)), len(others))
     return sorted(marked + [others[int(k * len(others) / spare)] for k in range(spare)])
 

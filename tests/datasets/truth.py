@@ -134,11 +134,11 @@ def scored(result: Curated):
         ids = [maps[scene_id][oid] for oid in row["object_ids"]]
         answer = row["answer"]
         if answer["kind"] == "multiple_choice":
-            key = (scene_id, tuple(row["frame_indices"]))
+            key = (scene_id, tuple(row["video_frame_numbers"]))
             if key not in exact:
                 exact[key] = _seen_in_masks(exact_scene_facts(
-                    truth.scene.model_copy(update={"scene_id": scene_id}), truth.track, list(row["frame_indices"]),
-                    row["video_id"]), truth)
+                    truth.scene.model_copy(update={"scene_id": scene_id}), truth.track,
+                    list(row["video_frame_numbers"]), row["video_id"]), truth)
             expected = template_for(row["task_type"]).solve(exact[key], tuple(ids), dict(row["query"]))
             stored = answer["options"]["ABCDE".index(answer["correct_letter"])]
             yield row["scale"], row["task_type"], float(stored == expected), f"{stored!r} vs {expected!r}"

@@ -1,6 +1,7 @@
 """Test-only fault injection, loaded by every Python process of a run (via PYTHONPATH): the driver and Ray's workers.
 
-$SPACEVISTA_FAULTS names videos and what curating each does, as `scene_id=mode` pairs separated by commas:
+$SPACEVISTA_FAULTS names videos and what curating each does, as `scene_id=mode` pairs separated by commas (the id
+as the source names it, without `@<data root tag>`):
 `raise` raises on every attempt, `raise-once` on the first attempt only (the first process to create the marker
 file `$SPACEVISTA_FAULT_STATE/<scene_id>` fails), `exit` ends the worker process at once with `os._exit(1)`, as a
 crash or an OOM kill would. Nothing is mocked: the real `pipeline.video.curate_video` is wrapped as it is imported.
@@ -23,10 +24,11 @@ class InjectedFault(RuntimeError):
 def _faulty(curate_video):
     @functools.wraps(curate_video)
     def wrapper(item, *args, **kwargs):
-        mode = _FAULTS.get(item.scene_id)
+        name = item.scene_id.rsplit("@", 1)[0]  # as its source names it, without the data root's tag
+        mode = _FAULTS.get(name)
         if mode == "exit":
             os._exit(1)
-        if mode == "raise" or (mode == "raise-once" and _first_time(item.scene_id)):
+        if mode == "raise" or (mode == "raise-once" and _first_time(name)):
             raise InjectedFault(f"injected fault on {item.scene_id} in pid {os.getpid()}")
         return curate_video(item, *args, **kwargs)
     return wrapper

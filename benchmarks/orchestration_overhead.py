@@ -1,0 +1,137 @@
+"""Orchestration overhead of `spacevista curate`, and the fixed start-up of every command.
+
+On the same rendered default-like videos (10, and 50: seeds 0-9 of every tier; the 10 are the first two seeds,
+hard-linked), each size is curated twice into fresh output roots:
+
+    flow    `spacevista curate --num-cpus W` (a CLI subprocess: Prefect flow, Ray tasks, per-shard task runs)
+    plain   a subprocess running a concurrent.futures.ProcessPoolExecutor of W workers over the same shards
+            (pipeline.shard.curate_shard), committing each result as the flow does (pipeline.commit) and
+            refreshing the catalog at the end
+
+and the ratio flow / plain is printed. Then the wall time of each command on the 10-video output: `--help`,
+`sql`, `report`, `benchmark`, `export`, and `curate` with nothing left to do (every shard reused). Commands run
+without PREFECT_API_URL unless the caller sets it.
+
+    .venv/bin/python -m benchmarks.orchestration_overhead [--work DIR] [--sizes 10 50] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+VIDEOS_PER_SEED = 5
+"""The default set renders one scene of every tier per seed."""
+
+
+def render(work: Path, sizes: list[int]) -> dict[int, Path]:
+    """A data root per size, the smaller ones hard-linked from the largest (complete scenes are kept between runs)."""
+    from sources.synthetic import generate_default_dataset  # noqa: PLC0415
+
+    largest = work / f"data-{max(sizes)}"
+    roots = {}
+    for size in sorted(sizes, reverse=True):
+        root = work / f"data-{size}"
+        scenes = generate_default_dataset(largest, scenes_per_tier=size // VIDEOS_PER_SEED)
+        if root != largest:
+            shutil.rmtree(root, ignore_errors=True)
+            for scene in scenes:
+                shutil.copytree(scene, root / scene.name, copy_function=os.link)
+        roots[size] = root
+    return roots
+
+
+def plain_pool(data_root: Path, output_root: Path, workers: int) -> None:
+    """The baseline: every shard through curate_shard in a process pool, committed as it completes."""
+    from pipeline.commit import commit_result  # noqa: PLC0415
+    from pipeline.shard import curate_shard, plan_shards, shard_fingerprint  # noqa: PLC0415
+    from schemas.config import CurateConfig  # noqa: PLC0415
+    from sources.registry import discover  # noqa: PLC0415
+    from storage.catalog import refresh_catalog  # noqa: PLC0415
+    from storage.layout import OutputLayout  # noqa: PLC0415
+
+    config = CurateConfig(data_root=data_root.resolve(), output_root=output_root.resolve(),
+                          generate_default_data=False)
+    layout, run_id = OutputLayout(config.output_root), f"plain-{uuid.uuid4().hex[:6]}"
+    with ProcessPoolExecutor(workers) as pool:
+        futures = {pool.submit(curate_shard, shard, config, run_id): shard
+                   for shard in plan_shards(discover(config.data_root), config.shard_size, config.data_root)}
+        for future in as_completed(futures):
+            shard = futures[future]
+            commit_result(layout, future.result(), shard_fingerprint(shard, config), run_id, stale=False)
+    refresh_catalog(layout)
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    """(wall seconds, exit code) of a command run from the checkout; its output is shown only when it fails."""
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    if proc.returncode not in (0, 3):
+        print(f"  ! {' '.join(command[2:])} exited {proc.returncode}:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+    return wall, proc.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=None, help="scratch directory (rendered scenes are kept)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50], help="videos (multiples of 5)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="Ray CPUs and pool processes")
+    parser.add_argument("--skip-commands", action="store_true", help="only the flow / plain ratios")
+    parser.add_argument("--plain", type=Path, nargs=2, metavar=("DATA", "OUTPUT"), default=None,
+                        help="run only the plain pool (the baseline's subprocess)")
+    args = parser.parse_args()
+    if args.plain:
+        plain_pool(*args.plain, args.workers)
+        return
+    work = (args.work or Path(tempfile.mkdtemp(prefix="spacevista-overhead-"))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    roots = render(work, args.sizes)
+    print(f"rendered {', '.join(str(s) for s in sorted(roots))} videos in {time.perf_counter() - start:.1f} s "
+          f"(kept in {work})")
+    cli = [sys.executable, "-m", "flows.cli"]
+    print(f"\n{'videos':>6} {'flow s':>8} {'plain s':>8} {'ratio':>6}   (workers {args.workers}, load "
+          f"{os.getloadavg()[0]:.2f})")
+    for size in sorted(roots):
+        outputs = {kind: work / f"out-{kind}-{size}" for kind in ("flow", "plain")}
+        for out in outputs.values():
+            shutil.rmtree(out, ignore_errors=True)
+        flow, code = timed([*cli, "curate", "--data-root", str(roots[size]), "--output", str(outputs["flow"]),
+                            "--no-default-data", "--num-cpus", str(args.workers)])
+        plain, _ = timed([sys.executable, "-m", "benchmarks.orchestration_overhead", "--plain", str(roots[size]),
+                          str(outputs["plain"]), "--workers", str(args.workers)])
+        print(f"{size:>6} {flow:8.1f} {plain:8.1f} {flow / plain:6.2f}   (curate exit {code})")
+    if args.skip_commands:
+        return
+    size = min(roots)
+    out = work / f"out-commands-{size}"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(work / f"out-flow-{size}", out)
+    commands = {
+        "--help": ["--help"],
+        "sql": ["sql", "SELECT count(*) FROM qa", "--output", str(out)],
+        "report": ["report", "--output", str(out), "--out", str(work / "report.html")],
+        "benchmark": ["benchmark", "--data-root", str(roots[size]), "--output", str(out)],
+        "export": ["export", "--output", str(out), "--export-dir", str(work / "export")],
+        "curate (all reused)": ["curate", "--data-root", str(roots[size]), "--output", str(out), "--no-default-data",
+                                "--num-cpus", str(args.workers)],
+    }
+    print(f"\n{'command':<22} {'wall s':>7}   (on the {size}-video output, load {os.getloadavg()[0]:.2f}, "
+          f"PREFECT_API_URL {os.environ.get('PREFECT_API_URL', 'unset')})")
+    for name, command in commands.items():
+        shutil.rmtree(work / "export", ignore_errors=True)
+        wall, code = timed([*cli, *command])
+        print(f"{name:<22} {wall:7.1f}   exit {code}")
+
+
+if __name__ == "__main__":
+    main()
