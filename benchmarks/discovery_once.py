@@ -12,18 +12,15 @@ planning ends, the worst case for the planned shards waiting in memory).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
 
-from benchmarks.plan_38k import MIB, write_manifests
+from benchmarks.plan_38k import MIB, PeakRss, write_manifests
 
 SHARD_SIZE = 2
 MODES = ("twice", "once", "once-stalled")
@@ -35,17 +32,7 @@ def child(manifest: Path, root: Path, mode: str) -> None:
     from pipeline.shard import plan_shards  # noqa: PLC0415
     from sources.manifest import VideoManifest  # noqa: PLC0415
 
-    gc.collect()
-    process = psutil.Process()
-    baseline = process.memory_info().rss
-    peak, done = [baseline], threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.005):
-            peak.append(max(peak[-1], process.memory_info().rss))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    rss = PeakRss()
     start = time.perf_counter()
     first_s = total_s = None
     if mode == "twice":
@@ -68,10 +55,9 @@ def child(manifest: Path, root: Path, mode: str) -> None:
     wall_s = time.perf_counter() - start
     if total_s is None:
         total_s, total = wall_s, planner.videos
-    done.set()
-    sampler.join()
+    baseline, peak = rss.stop()
     print(json.dumps({"first_shard_s": first_s, "total_known_s": total_s, "wall_s": wall_s, "total": total,
-                      "items": n_items, "baseline_mib": baseline / MIB, "peak_mib": max(peak) / MIB}))
+                      "items": n_items, "baseline_mib": baseline / MIB, "peak_mib": peak / MIB}))
 
 
 def measure(root: Path, videos: int, repeats: int) -> dict[str, dict]:

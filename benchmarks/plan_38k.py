@@ -75,23 +75,36 @@ def write_manifests(root: Path, videos: int) -> dict[str, Path]:
     return paths
 
 
+class PeakRss:
+    """This process's resident memory: the baseline when made (after a garbage collection) and the peak, sampled
+    every 5 ms by a thread until `stop`."""
+
+    def __init__(self):
+        gc.collect()
+        self._process = psutil.Process()
+        self.baseline = self._process.memory_info().rss
+        self._peak, self._done = self.baseline, threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.005):
+            self._peak = max(self._peak, self._process.memory_info().rss)
+
+    def stop(self) -> tuple[int, int]:
+        """(baseline, peak) in bytes, the peak including the memory at this call."""
+        self._done.set()
+        self._sampler.join()
+        return self.baseline, max(self._peak, self._process.memory_info().rss)
+
+
 def plan_child(manifest: Path, root: Path, materialize: bool) -> None:
     """In a fresh interpreter: RSS after imports (the baseline), then plan while a thread samples RSS every 5 ms;
     the baseline, the peak while planning and the wall time are printed as JSON."""
     from pipeline.shard import plan_shards  # noqa: PLC0415
     from sources.manifest import VideoManifest  # noqa: PLC0415
 
-    gc.collect()
-    process = psutil.Process()
-    baseline = process.memory_info().rss
-    peak, done = [baseline], threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.005):
-            peak.append(max(peak[-1], process.memory_info().rss))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    rss = PeakRss()
     start = time.perf_counter()
     videos = VideoManifest(manifest, root)
     items = list(videos) if materialize else videos
@@ -103,10 +116,8 @@ def plan_child(manifest: Path, root: Path, materialize: bool) -> None:
         n_items += len(shard.items)
         ids.update(shard.shard_id.encode())
     wall_s = time.perf_counter() - start
-    peak.append(max(peak[-1], process.memory_info().rss))
-    done.set()
-    sampler.join()
-    print(json.dumps({"baseline_mib": baseline / MIB, "peak_mib": max(peak) / MIB, "wall_s": wall_s,
+    baseline, peak = rss.stop()
+    print(json.dumps({"baseline_mib": baseline / MIB, "peak_mib": peak / MIB, "wall_s": wall_s,
                       "shards": n_shards, "items": n_items, "rejected": len(videos.rejected),
                       "ids": ids.hexdigest()[:12]}))
 
