@@ -10,12 +10,13 @@ keyframe stride 3, one scene per tier):
     facts    lifting the filled scene to metric facts                       (CPU)
     qa       generating, validating and converting the scene's QA to Arrow  (CPU)
     commit   staging a shard's QA and committing it; serial (one host lock per table), fitted against the number
-             of shards already committed, since a manifest version lists the whole table
+             of shards already committed (flat since the manifest log: a delta per commit, a checkpoint every
+             100; benchmarks.manifest_growth measures it alone)
 
 The projection puts each resource's total work over its units: CPU stages over C cores, GPU stages over G GPUs at a
 given per-GPU rate (no GPU was measured here unless --device cuda: the rate is an input, printed as a grid), commits
 one after another. The wall time is the largest of the three, and the stage that dominates that resource bounds it.
-Orchestration overhead and start-up are left out (benchmarks.curate_default measures them).
+Orchestration overhead and start-up are left out (benchmarks.orchestration_overhead measures them).
 
     .venv/bin/python -m benchmarks.projection [--videos 38000] [--gpus 8] [--cores 64] [--shard-size 2]
 """

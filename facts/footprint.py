@@ -49,9 +49,9 @@ def fit_footprint(points_xy: np.ndarray, normals: np.ndarray) -> Footprint:
     angles = _hull_angles(points_xy)
     if orientation is not None:  # the faces pick the orientation; a hull edge along them gives it exactly
         near = [a for a in angles if _angle_apart(a, orientation) <= FACE_TOLERANCE_DEG] or [orientation]
-        return min((_aligned(points_xy, a, from_faces=True, ambiguous=False) for a in near),
+        return min((_aligned(points_xy, a, from_faces=True) for a in near),
                    key=lambda f: f.length * f.width)
-    candidates = [_aligned(points_xy, angle, from_faces=False, ambiguous=False) for angle in angles]
+    candidates = [_aligned(points_xy, angle, from_faces=False) for angle in angles]
     best = min(candidates, key=lambda f: f.length * f.width)
     rivals = [f for f in candidates
               if f.length * f.width <= (1 + AREA_TIE) * best.length * best.width
@@ -77,8 +77,9 @@ def face_orientation(normals: np.ndarray) -> float | None:
     return float(np.degrees(mean) / 4.0 % 90.0)
 
 
-def _aligned(points_xy: np.ndarray, angle_deg: float, from_faces: bool, ambiguous: bool) -> Footprint:
-    """The points' bounding rectangle along the axes at `angle_deg` and `angle_deg` + 90°."""
+def _aligned(points_xy: np.ndarray, angle_deg: float, from_faces: bool) -> Footprint:
+    """The points' bounding rectangle along the axes at `angle_deg` and `angle_deg` + 90° (not yet judged
+    ambiguous: `fit_footprint` decides that)."""
     angle = np.radians(angle_deg)
     axes = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
     local = points_xy @ axes.T
@@ -87,7 +88,7 @@ def _aligned(points_xy: np.ndarray, angle_deg: float, from_faces: bool, ambiguou
     side_a, side_b = high - low
     yaw = angle_deg if side_a >= side_b else angle_deg + 90.0
     return Footprint((float(centre[0]), float(centre[1])), float(max(side_a, side_b)), float(min(side_a, side_b)),
-                     float(yaw), from_faces, ambiguous)
+                     float(yaw), from_faces, False)
 
 
 def _hull_angles(points_xy: np.ndarray) -> list[float]:

@@ -69,7 +69,7 @@ def _curate(args: argparse.Namespace) -> int:
     try:  # the final state holds the summary, also when it is Failed (every video failed)
         with ray_session(config.ray_address, config.ray_num_cpus, warm=WORKER_MODULES):  # while the API starts
             args.prefect_api.use()
-            outcome = curate(config, return_state=True).result(raise_on_failure=False)
+            outcome = curate(config, preflight_done=True, return_state=True).result(raise_on_failure=False)
     except Exception as err:
         outcome = err
     if isinstance(outcome, (ManifestError, NoItemsError, PreflightError)):

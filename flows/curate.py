@@ -197,8 +197,8 @@ def run_shards(shards: ShardPlanner, config: CurateConfig, run_id: str) -> RunSu
 
 @task(cache_policy=NO_CACHE)
 def record_shard(layout: OutputLayout, result: ShardResult, fingerprint: str, run_id: str, stale: bool) -> State:
-    """Commit one curated shard and log what it gave; Completed, "Partial" when some of its videos failed, Failed
-    when all did."""
+    """Commit one curated shard and log what it gave; Completed, "Partial" when some of its videos failed and it
+    still gave QA, Failed when videos failed and it gave none."""
     commit_result(layout, result, fingerprint, run_id, stale)
     logger = get_run_logger()
     counts = result.row_counts
@@ -343,14 +343,16 @@ def announce_qa(config: CurateConfig, summary: RunSummary) -> None:
 
 
 @flow(name="curate")
-def curate(config: CurateConfig) -> State:
-    """Check the run can start, discover videos, plan shards, curate them on Ray, commit tables, refresh the
+def curate(config: CurateConfig, preflight_done: bool = False) -> State:
+    """Check the run can start (unless the caller has just run `flows.preflight.check` on this config, as the CLI
+    does before starting anything), discover videos, plan shards, curate them on Ray, commit tables, refresh the
     catalog, summarize. Ends Completed when every video was curated, Completed named "Partial" when some failed,
     Failed when all failed or none was found; the state's result is the RunSummary either way."""
     started = datetime.now(UTC)
     run_id = f"run-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     config = resolved(config)
-    preflight(config)
+    if not preflight_done:
+        preflight(config)
     if config.generate_default_data:
         ensure_default_data(config)
     videos = discover_videos(config)

@@ -1,5 +1,6 @@
-"""Multiple-choice options: correct answer placed at a letter drawn from the question's own hash, and questions
-picked so that no answer dominates a task."""
+"""Multiple-choice options: correct answer placed at a letter drawn from the question's own hash (a scene's rows
+then have their letters balanced in turn by `generate._LetterCycle`), and questions picked so that no answer
+dominates a task."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ ONE_SIDED_ANSWERS = "one_sided_answers"
 def place_correct(correct: str, distractors: Sequence[str], key: str) -> tuple[list[str], str]:
     """Options with the correct one at a deterministic, uniformly spread letter.
 
-    The position comes from a hash of `key` (the question's identity), so letters balance over a run and the
-    same question gets the same layout in every run regardless of processing order.
+    The position comes from a hash of `key` (the question's identity), so the layout does not depend on processing
+    order; `qa_templates.generate` then moves the letter in turn within each scene's task (`_LetterCycle`), which
+    keeps the distractors' order.
     """
     distractors = [d for d in dict.fromkeys(distractors) if d != correct]
     n = len(distractors) + 1

@@ -78,7 +78,12 @@ def vetted(items: Iterable[VideoItem], root: Path) -> Iterator[VideoItem]:
         if uri != item.uri or scene_id != item.scene_id:
             refused = f"{uri}: the path is not valid UTF-8; rename it"
         refused = refused or seen.duplicate(item, uri, scene_id)
-        yield replace(item, uri=uri, scene_id=rooted_scene_id(scene_id, tag), refused=refused)
+        yield replace(item, uri=uri, scene_id=curated_scene_id(item.scene_id, tag), refused=refused)
+
+
+def curated_scene_id(source_id: str, root_tag: str) -> str:
+    """The id a scene is curated under: its source's id, printable, rooted in its data root (`data_root_tag`)."""
+    return rooted_scene_id(printable(source_id), root_tag)
 
 
 class _Seen:

@@ -150,9 +150,13 @@ def shard_rows(layout: OutputLayout, table: str, shard: str | None = None) -> di
             parts.setdefault(key, []).append(_with_partition_columns(read_data_file(layout, table, rel), rel))
     for rel in sorted(compacted):
         data = _with_partition_columns(read_data_file(layout, table, rel), rel)
-        for key in sorted(compacted[rel]["members"]) if shard is None else [shard]:
-            rows = data.filter(pc.equal(data[SHARD_COLUMN], key)).drop_columns([SHARD_COLUMN])
-            parts.setdefault(key, []).append(rows)
+        if shard is not None:
+            data = data.filter(pc.equal(data[SHARD_COLUMN], shard))
+        data = data.sort_by(SHARD_COLUMN)  # a stable sort: each shard's rows one run, in file order
+        ids = data[SHARD_COLUMN].to_numpy(zero_copy_only=False)
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([], int)
+        for start, stop in zip(starts, [*starts[1:], len(ids)]):
+            parts.setdefault(str(ids[start]), []).append(data.slice(start, stop - start).drop_columns([SHARD_COLUMN]))
     schema = arrow_schema(table_spec(table).model)
     return {key: pa.concat_tables([t.select(schema.names).cast(schema) for t in tables])
             for key, tables in parts.items() if tables}
@@ -219,15 +223,12 @@ def _sweep_temporaries(layout: OutputLayout, cutoff: datetime) -> int:
 
 
 def _without_shard(layout: OutputLayout, table: str, relative: str, entry: dict, shard: str) -> StagedFile | None:
-    """A compacted file rewritten (copy on write) without the rows of `shard`; None when nothing else is left. The
-    file is sorted by video, so a shard's rows are a few runs: the rows kept are zero-copy slices between them."""
+    """A compacted file rewritten (copy on write) without the rows of `shard`; None when nothing else is left."""
     members = {key: rows for key, rows in entry["members"].items() if key != shard}
     if not members:
         return None
     data = read_data_file(layout, table, relative)
-    dropped = np.flatnonzero(pc.equal(data[SHARD_COLUMN], shard).to_numpy(zero_copy_only=False))
-    starts, stops = np.r_[0, dropped + 1], np.r_[dropped, data.num_rows]
-    kept = pa.concat_tables([data.slice(a, b - a) for a, b in zip(starts, stops) if b > a])
+    kept = data.filter(pc.not_equal(data[SHARD_COLUMN], shard))
     return write_data_file(layout, table, relative.rpartition("/")[0], kept, COMPACTED, members)
 
 

@@ -21,10 +21,10 @@ from qa_templates.generate import generate_scene_qa
 from schemas.annotations import CAMERAS_FILE, SCENE_FILE, CameraTrack, SceneAnnotation
 from schemas.arrow import to_arrow
 from schemas.benchmark import EXACT_MARKER_FILE, BenchmarkConfig, BenchmarkSceneRow
-from schemas.paths import OutsideDataRootError, data_root_tag, inside_root, rooted_scene_id
+from schemas.paths import OutsideDataRootError, data_root_tag, inside_root
 from schemas.qa import QARow
 from sources import annotated
-from sources.discovery import VideoItem
+from sources.discovery import VideoItem, curated_scene_id
 from storage.catalog import query, refresh_catalog
 from storage.commits import commit_shard, committed_shards, read_manifest, stage_table
 from storage.layout import OutputLayout
@@ -149,7 +149,7 @@ def _build_scene(scene: _ExactScene, videos: dict[str, str], frames: dict[str, d
     """QA of one held-out scene from its exact boxes, on the keyframes curate stored for its video; the scene is
     found, and its rows named, by the id curate gave it (rooted in the data root, as every curated scene id)."""
     item = scene.item
-    scene_id = rooted_scene_id(item.scene_id, data_root_tag(config.data_root))
+    scene_id = curated_scene_id(item.scene_id, data_root_tag(config.data_root))
     video_id = videos.get(scene_id)
     if video_id is None:
         raise SceneError(f"{item.uri}: not curated into {config.output_root} (no `videos` row); run "

@@ -435,7 +435,7 @@ class _ExportWriter:
         return SeedItem(**seed)
 
     def _annotations(self, row: QARow, prompts: list[VisualPrompt], frames: list[str]) -> ItemAnnotations:
-        masks = [MaskAnnotation(image_path=frames[p.frame - 1], mask_path=self.frames.mask(p),
+        masks = [MaskAnnotation(image_path=frames[image_index(p)], mask_path=self.frames.mask(p),
                                 object_ids=[p.object_id]) for p in prompts if p.kind == "mask"]
         return ItemAnnotations(**_points_and_boxes(row, prompts, frames, point_order=(0, 1)), masks=masks)
 
@@ -443,8 +443,8 @@ class _ExportWriter:
         masks = []
         for p in in_palette_order(prompts):
             if p.kind == "mask":
-                mask_path, instance = self.frames.label_mask(p, row.frame_paths[p.frame - 1])
-                masks.append(SeedMaskAnnotation(image_path=frames[p.frame - 1], mask_path=mask_path,
+                mask_path, instance = self.frames.label_mask(p, row.frame_paths[image_index(p)])
+                masks.append(SeedMaskAnnotation(image_path=frames[image_index(p)], mask_path=mask_path,
                                                 object_ids=[instance]))
         return SeedAnnotations(**_points_and_boxes(row, prompts, frames, point_order=(1, 0)), masks=masks)
 
@@ -470,16 +470,16 @@ def _points_and_boxes(row: QARow, prompts: list[VisualPrompt], frames: list[str]
     if row.task_type is TaskType.OBJECT_MATCHING and len(boxes) == 2:
         source, target = boxes
         return {"points": points, "bboxes": [], "dual_bbox": DualBoxAnnotation(
-            source_image=frames[source.frame - 1], source_bbox=source.coords,
-            target_image=frames[target.frame - 1], target_bboxes=[target.coords])}
+            source_image=frames[image_index(source)], source_bbox=source.coords,
+            target_image=frames[image_index(target)], target_bboxes=[target.coords])}
     return {"points": points, "dual_bbox": None,
             "bboxes": [BoxAnnotation(coords=p.coords, image_index=image_index(p), color=p.color) for p in boxes]}
 
 
 def image_index(prompt: VisualPrompt) -> int:
     """The public item's `image_index` of a prompt's frame: its 0-based place in `videos[0]`, so frame k (as the
-    question and QARow number it) is image_index k - 1. The one place the two numberings meet: SPEC.md "Formats"
-    fixes the field, and the authors' loaders and evaluator index their frame list with it."""
+    question and QARow number it) is image_index k - 1. The one place an export turns one numbering into the
+    other: SPEC.md "Formats" fixes the field, and the authors' loaders and evaluator index their frames with it."""
     return prompt.frame - 1
 
 

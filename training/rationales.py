@@ -126,8 +126,6 @@ def rewrite_shard_rationales(layout: OutputLayout, table: str, shard: str, rows:
     return result.counts
 
 
-def _read_rows(layout: OutputLayout, table: str, relative: str) -> list:
-    """The rows of one committed file (hive partition values restored from its path); an invalid row raises."""
 def _valid_rows(table: str, shard: str, data: pa.Table) -> list:
     """A shard's committed rows as models; an invalid row raises."""
     model = table_spec(table).model
