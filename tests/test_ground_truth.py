@@ -231,14 +231,19 @@ def test_summary_is_published_as_a_prefect_table_artifact(default_run):
     import re
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey,
+                                                FlowRunFilter, FlowRunFilterName)
 
     run_id = re.search(r"run (run-\S+): succeeded", default_run.stdout).group(1)
+    flow_run_name = re.search(r"Flow run '([^']+)' - Finished", default_run.stdout + default_run.stderr).group(1)
 
-    async def artifacts():
+    async def artifacts():  # by the flow run's name: the session's server holds every test's runs, past any limit
         async with get_client() as client:
-            return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["curate-summary"])))
+            named = FlowRunFilter(name=FlowRunFilterName(any_=[flow_run_name]))
+            runs = await client.read_flow_runs(flow_run_filter=named)
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["curate-summary"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[run.id for run in runs])))
 
     (artifact,) = [a for a in asyncio.run(artifacts()) if run_id in (a.description or "")]
     table = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
