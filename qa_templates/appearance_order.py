@@ -90,8 +90,7 @@ class AppearanceOrder(TaskTemplate):
                 wrong = [_ordering([names[o.object_id] for o in perm])
                          for perm in itertools.permutations(ordered) if list(perm) != ordered]
                 distractors = [wrong[i] for i in rng.permutation(len(wrong))[:3]]
-                answer, letter = mc_answer(correct, distractors,
-                                           key="/".join((facts.scene.scene_id, "appearance_order", *ids)))
+                answer, letter = mc_answer(correct, distractors)
                 listed = ", ".join(refs.names[:-1]) + " and " + refs.names[-1]
                 question, index = phrase(rng, PHRASINGS, objects=listed)
                 seen = "; ".join(f"{names[o.object_id]} first seen clearly in frame {_frame_no(facts, o)}"

@@ -128,9 +128,10 @@ def _row_fields(facts: SceneFacts, run_id: str, task: TaskType, item: QACandidat
 
 
 class _LetterCycle:
-    """Moves each multiple-choice answer of one scene's task to the next letter in turn (one turn per number of
-    options, from a start drawn from the scene and task), so letters balance within every scene, not only on
-    average; yes/no keeps its order."""
+    """Places each multiple-choice answer of one scene's task (the templates list it first, `options.mc_answer`) at
+    the next letter in turn (one turn per number of options, from a start drawn from the scene and task), the
+    distractors kept in order, so letters balance within every scene, not only on average; yes/no keeps its
+    order."""
 
     def __init__(self, key: str):
         self.start, self.turns = int(hashlib.sha1(key.encode()).hexdigest(), 16), Counter()

@@ -122,8 +122,7 @@ class ManipulationPlanning(TaskTemplate):
             pool = ([look_alike[k] for k in rng.permutation(len(look_alike))]
                     + [straight[k] for k in rng.permutation(len(straight))])
             distractors = [text for text in pool if text != correct][:3]
-            answer, letter = mc_answer(correct, distractors,
-                                       key="/".join((facts.scene.scene_id, "manipulation", *ids, relation)))
+            answer, letter = mc_answer(correct, distractors)
             blockers = sorted({category_name(o.category) for o in others if path_collides([start, goal], moved, [o])}
                               | {category_name(s.category) for s in sighted
                                  if path_collides([start, goal], moved, [s.bounds])})

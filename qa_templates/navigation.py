@@ -73,8 +73,7 @@ class Navigation(TaskTemplate):
             ids, query = (target.object_id,), {"video_frame": str(cam.frame_index)}
             correct = self.solve(facts, ids, query)
             pool = [d for d in DIRECTIONS if d != correct]
-            answer, letter = mc_answer(correct, pool, key="/".join(
-                (facts.scene.scene_id, "navigation", target.object_id, query["video_frame"])))
+            answer, letter = mc_answer(correct, pool)
             frame_no = frame_number(facts, cam.frame_index)
             side = f"{abs(bearing):.0f}° to the {'left' if bearing > 0 else 'right'} of"
             for refs in reference_sets(facts, [target], rng):

@@ -120,8 +120,7 @@ class ObstacleLocation(TaskTemplate):
                 query = {"names": json.dumps(names)}
                 correct = self.solve(facts, ids, query)
                 distractors = [n for n in [*names.values(), NOTHING] if n != correct]
-                answer, letter = mc_answer(correct, distractors,
-                                           key="/".join((facts.scene.scene_id, "obstacle", *ids[:2])))
+                answer, letter = mc_answer(correct, distractors)
                 question, index = phrase(rng, PHRASINGS, source=refs.names[0], target=refs.names[1],
                                          Source=refs.names[0][0].upper() + refs.names[0][1:])
                 yield QACandidate(template_id=f"obstacle/{index}",

@@ -1,10 +1,9 @@
-"""Multiple-choice options: correct answer placed at a letter drawn from the question's own hash (a scene's rows
-then have their letters balanced in turn by `generate._LetterCycle`), and questions picked so that no answer
-dominates a task."""
+"""Multiple-choice options: the correct answer and its distinct distractors (`generate._LetterCycle` then places
+the correct one at a letter, in turn within each scene's task), and questions picked so that no answer dominates a
+task."""
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import TypeVar
@@ -25,26 +24,14 @@ ONE_SIDED_ANSWERS = "one_sided_answers"
 """A scene offers too few different answers for a task to ask it without one answer dominating."""
 
 
-def place_correct(correct: str, distractors: Sequence[str], key: str) -> tuple[list[str], str]:
-    """Options with the correct one at a deterministic, uniformly spread letter.
-
-    The position comes from a hash of `key` (the question's identity), so the layout does not depend on processing
-    order; `qa_templates.generate` then moves the letter in turn within each scene's task (`_LetterCycle`), which
-    keeps the distractors' order.
-    """
+def mc_answer(correct: str, distractors: Sequence[str]) -> tuple[dict, str]:
+    """Answer fields for an MC question and the <answer> text (the letter): the correct option first, then the
+    distractors in their order, repeats and the correct one left out; `generate._LetterCycle` moves the correct
+    one to its letter."""
     distractors = [d for d in dict.fromkeys(distractors) if d != correct]
-    n = len(distractors) + 1
-    if not 2 <= n <= len(OPTION_LETTERS):
+    if not 1 <= len(distractors) < len(OPTION_LETTERS):
         raise ValueError(f"need 1–{len(OPTION_LETTERS) - 1} distinct distractors, got {len(distractors)}")
-    slot = int(hashlib.sha1(key.encode()).hexdigest(), 16) % n
-    options = distractors[:slot] + [correct] + distractors[slot:]
-    return options, OPTION_LETTERS[slot]
-
-
-def mc_answer(correct: str, distractors: Sequence[str], key: str) -> tuple[dict, str]:
-    """Answer fields for an MC question and the <answer> text (the letter)."""
-    options, letter = place_correct(correct, distractors, key)
-    return {"options": options, "correct_letter": letter}, letter
+    return {"options": [correct, *distractors], "correct_letter": OPTION_LETTERS[0]}, OPTION_LETTERS[0]
 
 
 def yes_no_answer(truth: bool) -> tuple[dict, str]:

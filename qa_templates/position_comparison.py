@@ -85,8 +85,7 @@ class PositionComparison(TaskTemplate):
             axis, frame_index = query["axis"], int(query["video_frame"])
             correct = self.solve(facts, ids, query)
             frame_no = frame_number(facts, frame_index)
-            key = "/".join([facts.scene.scene_id, self.task_type.value, *ids, axis, str(frame_index)])
-            answer, letter = mc_answer(correct, RELATIONS[axis], key)
+            answer, letter = mc_answer(correct, RELATIONS[axis])
             for refs in reference_sets(facts, [a, b], rng):
                 name_a, name_b = refs.names
                 question, phrasing = phrase(rng, PHRASINGS[axis], frame=frame_no, a=name_a, b=name_b)

@@ -64,8 +64,7 @@ class RelativeDistance(TaskTemplate):
             for refs in reference_sets(facts, group, rng):
                 query = {"order": order, **{f"name_{i}": refs.names[i] for i in range(1, len(group))}}
                 correct = self.solve(facts, ids, query)
-                key = "/".join([facts.scene.scene_id, self.task_type.value, *ids, order, refs.input_type.value])
-                answer, letter = mc_answer(correct, refs.names[1:], key)
+                answer, letter = mc_answer(correct, refs.names[1:])
                 question, phrasing = phrase(rng, PHRASINGS[order], ref=refs.names[0])
                 listed = ", ".join(f"{name} {length_phrase(d, tier)}" for name, d in zip(refs.names[1:], distances))
                 rationale = f"Centre distances from {refs.names[0]}: {listed}; so {correct} is {order}."

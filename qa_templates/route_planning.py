@@ -76,7 +76,7 @@ class RoutePlanning(TaskTemplate):
             choices = [_route(t, distance, tier) for t in _distractor_turns(quantized)]
             choices.append(_route(quantized, 2.0 * distance, tier))
             distractors = [choices[i] for i in rng.permutation(len(choices))[:3]]
-            answer, letter = mc_answer(correct, distractors, key="/".join((facts.scene.scene_id, "route", *ids)))
+            answer, letter = mc_answer(correct, distractors)
             for refs in reference_sets(facts, [start, facing, goal], rng):
                 s, f, g = refs.names
                 question, index = phrase(rng, PHRASINGS[tier], start=s, facing=f, goal=g)

@@ -84,9 +84,7 @@ class SizeComparison(TaskTemplate):
                 query = {"measure": measure, "order": order,
                          **{f"name_{i}": name for i, name in enumerate(refs.names)}}
                 correct = self.solve(facts, ids, query)
-                key = "/".join([facts.scene.scene_id, self.task_type.value, *ids, measure, order,
-                                refs.input_type.value])
-                answer, letter = mc_answer(correct, refs.names, key)
+                answer, letter = mc_answer(correct, refs.names)
                 question, phrasing = phrase(rng, PHRASINGS[measure], sup=SUPERLATIVE[measure][order],
                                             ext=EXTREME[order])
                 listed = ", ".join(f"{name} {_measure_phrase(measure, value, tier)}"

@@ -85,7 +85,7 @@ class SpatialRelation(TaskTemplate):
             correct = self.solve(facts, ids, {})
             pool = PLAUSIBLE[correct]
             distractors = [pool[i] for i in rng.permutation(len(pool))[:3]]
-            answer, letter = mc_answer(correct, distractors, key="/".join((facts.scene.scene_id, "relation", *ids)))
+            answer, letter = mc_answer(correct, distractors)
             for refs in reference_sets(facts, [a, b], rng):
                 question, index = phrase(rng, PHRASINGS, a=refs.names[0], b=refs.names[1])
                 yield QACandidate(template_id=f"relation/{index}",

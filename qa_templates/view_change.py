@@ -79,8 +79,7 @@ class ViewChange(TaskTemplate):
             untrue = [m for other, amount in sizes.items() if other != axis for m in MOTIONS[other]
                       if abs(amount) < MIN_MOTION_DEG / 2.0 or m == MOTIONS[other][int(amount > 0)]]
             distractors = [opposite] + [untrue[i] for i in rng.permutation(len(untrue))[:2]]
-            answer, letter = mc_answer(correct, distractors, key="/".join(
-                (facts.scene.scene_id, "view_change", query["video_frame_a"], query["video_frame_b"])))
+            answer, letter = mc_answer(correct, distractors)
             a_no, b_no = pair[0] + 1, pair[1] + 1
             question, index = phrase(rng, PHRASINGS, a=a_no, b=b_no)
             yield QACandidate(template_id=f"motion/{index}",

@@ -191,9 +191,8 @@ def vacuum(layout: OutputLayout, older_than: timedelta, sweep_orphans: bool = Tr
             files_removed += len(expired)
             if sweep_orphans:
                 files_removed += _sweep_orphans(layout, table, state.files.keys() | state.superseded.keys(), cutoff)
-            if expired:
-                publish(layout, state, now.isoformat(), expire=expired)
-            manifests_removed += prune_versions(layout, table)
+            manifests_removed += (publish(layout, state, now.isoformat(), expire=expired) if expired
+                                  else prune_versions(layout, table))
     temporaries = _sweep_temporaries(layout, now - TEMPORARY_GRACE) if sweep_orphans else 0
     return VacuumReport(manifests_removed=manifests_removed, files_removed=files_removed,
                         temporaries_removed=temporaries)

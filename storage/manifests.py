@@ -8,8 +8,10 @@ COMPACTED with the `members` it holds (storage.compaction). Version 1 and each m
 checkpoints. A reader lists the directory, loads the latest checkpoint at or below the latest version and applies
 the deltas after it, so it sees whole versions only. A process keeps the state it read last (per root and table)
 and, while no other version appeared, reads nothing more; otherwise it applies only the deltas published since.
-A commit thus costs the same at 100 or 10,000 committed shards: it lists at most an interval of versions and
-writes its delta; the whole list is written once per interval.
+A commit lists the directory once, when it reads the table under its host lock: publishing (and pruning) works
+from that listing, since no other writer can change the directory while the lock is held. It thus costs the same at
+100 or 10,000 committed shards: it lists at most an interval of versions and writes its delta; the whole list is
+written once per interval.
 
 Retention: publishing version v deletes the versions below the checkpoint that v − 1 is read from, so a reader of
 the previous version still finds everything it needs.
@@ -20,6 +22,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+
+from pyarrow.fs import FileInfo
 
 from storage.filesystem import create_exclusive, delete_file, exists, list_files, read_bytes
 from storage.layout import FORMAT_VERSION, OutputLayout
@@ -94,8 +98,8 @@ class TableState:
                    dict(checkpoint.get("superseded", {})))
 
 
-_LAST_READ: dict[tuple[str, str], tuple[tuple, TableState]] = {}
-"""(root, table) → (the listing entry of the version it was read at, the state): what this process read last."""
+_LAST_READ: dict[tuple[str, str], tuple[dict[int, tuple], TableState]] = {}
+"""(root, table) → (the versions listed when it was read or published, the state): what this process read last."""
 
 
 def is_checkpoint(version: int) -> bool:
@@ -129,9 +133,10 @@ def read_state(layout: OutputLayout, table: str, version: int | None = None) -> 
 
 
 def publish(layout: OutputLayout, base: TableState, committed_at: str, add: dict[str, dict] | None = None,
-            remove: dict[str, dict[str, str]] | None = None, expire: list[str] | None = None) -> TableState:
-    """Write the version after `base` (a delta, or a checkpoint at its interval) and advance `base` to it. The
-    caller holds the table's host lock and read `base` (`read_state`) under it."""
+            remove: dict[str, dict[str, str]] | None = None, expire: list[str] | None = None) -> int:
+    """Write the version after `base` (a delta, or a checkpoint at its interval), advance `base` to it and prune
+    the versions no reader needs any more (`prune_versions`); how many were pruned. The caller holds the table's
+    host lock and read `base` (`read_state`) under it."""
     delta = {"version": base.version + 1, "committed_at": committed_at, "add": add or {}, "remove": remove or {},
              "expire": sorted(expire or ())}
     if is_checkpoint(delta["version"]):
@@ -143,46 +148,63 @@ def publish(layout: OutputLayout, base: TableState, committed_at: str, add: dict
     else:
         path = layout.manifest_delta(base.table, delta["version"])
         body = {"table": base.table, "format_version": FORMAT_VERSION, **delta}
+    listing = _listed_before(layout, base)
     try:
         create_exclusive(layout.fs, path, json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
     except FileExistsError:
         raise RuntimeError(f"{layout.location.uri}: table {base.table} version {delta['version']} was committed by "
                            f"a writer on another host; writers of one output root must share a host") from None
     base.apply(delta)
-    prune_versions(layout, base.table)
-    listing = _listing(layout, base.table)
-    if base.version in listing:
-        _LAST_READ[(layout.location.uri, base.table)] = (listing[base.version], base)
-    return base
+    listing[base.version] = (_entry(layout.fs.get_file_info(path)), not is_checkpoint(base.version))  # one stat
+    pruned = _prune(layout, base.table, listing)
+    for v in pruned:
+        del listing[v]
+    _LAST_READ[(layout.location.uri, base.table)] = (listing, base)
+    return len(pruned)
 
 
 def prune_versions(layout: OutputLayout, table: str) -> int:
-    """Delete the versions below the checkpoint that a reader of the previous version starts from (no reader of the
-    latest two needs them); how many were deleted."""
-    listing = _listing(layout, table)
+    """Delete the versions no reader of the latest two needs (`_prune`); how many were deleted."""
+    return len(_prune(layout, table, _listing(layout, table)))
+
+
+def _prune(layout: OutputLayout, table: str, listing: dict[int, tuple]) -> list[int]:
+    """Delete the versions of `listing` below the checkpoint that a reader of the previous version starts from;
+    the versions deleted."""
     previous = max(listing, default=0) - 1
     start = max((v for v, (_, delta) in listing.items() if v <= previous and not delta), default=0)
     old = [v for v in listing if v < start]
     for v in old:
         delete_file(layout.fs, layout.manifest_delta(table, v) if listing[v][1] else layout.manifest(table, v))
-    return len(old)
+    return old
+
+
+def _listed_before(layout: OutputLayout, base: TableState) -> dict[int, tuple]:
+    """The versions stored before the one after `base`: those listed when it was read, where it is the state this
+    process keeps of the table and was read at the latest version listed (its caller reads and publishes under the
+    host lock, so nothing has changed since); otherwise a new listing."""
+    listed, state = _LAST_READ.get((layout.location.uri, base.table), ({}, None))
+    if state is base and max(listed, default=0) == base.version:
+        return dict(listed)
+    return _listing(layout, base.table)
 
 
 def _state_at(layout: OutputLayout, table: str, listing: dict[int, tuple], version: int) -> TableState:
     if version not in listing:
         raise FileNotFoundError(f"{layout.manifests(table)}: version {version} is not stored")
     key = (layout.location.uri, table)
-    seen, state = _LAST_READ.get(key, (None, None))
-    if state is not None and state.version == version and listing[version] == seen:
+    listed, state = _LAST_READ.get(key, ({}, None))
+    seen = listed.get(state.version) if state is not None else None
+    if seen is not None and state.version == version and listing[version] == seen:
         return state
     base = max((v for v, (_, delta) in listing.items() if v <= version and not delta), default=None)
     if base is None:
         raise FileNotFoundError(f"{layout.manifests(table)}: no checkpoint at or below version {version}")
-    if state is None or not base <= state.version < version or listing.get(state.version) != seen:
+    if seen is None or not base <= state.version < version or listing.get(state.version) != seen:
         state = TableState.from_checkpoint(_load(layout, layout.manifest(table, base)))
     for v in range(state.version + 1, version + 1):
         state.apply(_load(layout, layout.manifest_delta(table, v)))
-    _LAST_READ[key] = (listing[version], state)
+    _LAST_READ[key] = (listing, state)
     return state
 
 
@@ -192,8 +214,13 @@ def _listing(layout: OutputLayout, table: str) -> dict[int, tuple]:
     for info in list_files(layout.fs, layout.manifests(table)):
         match = _VERSION_NAME.match(info.base_name)
         if match:
-            listing[int(match.group(1))] = ((info.base_name, info.size, info.mtime_ns), bool(match.group(2)))
+            listing[int(match.group(1))] = (_entry(info), bool(match.group(2)))
     return listing
+
+
+def _entry(info: FileInfo) -> tuple:
+    """What identifies a stored version's file: name, size, modification time."""
+    return info.base_name, info.size, info.mtime_ns
 
 
 def _load(layout: OutputLayout, path: str) -> dict:

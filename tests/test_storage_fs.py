@@ -82,6 +82,11 @@ def test_commit_query_recommit_and_vacuum_on_memory(memory_root, monkeypatch):
     assert manifest_versions(layout, "failures") == [2, 3, 4]
     assert _parts(layout) == table_files(layout, "failures")
     assert read_manifest(layout, "failures")["superseded"] == {}
+    _commit(layout, 1, "shard-b", run="r3")  # version 5
+    _commit(layout, 1, "shard-a", run="r4")  # version 6, a checkpoint
+    report = vacuum(layout, older_than=timedelta(0))  # its version 7 expires the two files replaced, prunes 4 and 5
+    assert (report.manifests_removed, report.files_removed) == (2, 2)
+    assert manifest_versions(layout, "failures") == [6, 7]
 
 
 def test_artifacts_round_trip_on_memory(memory_root):
