@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import shutil
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -263,15 +264,17 @@ def test_a_query_builds_the_views_it_names_and_all_when_it_reads_the_catalog(tmp
 
 @pytest.mark.e2e
 def test_a_curate_run_compacts_at_its_end_and_a_rerun_replaces_every_shard(default_run, tmp_path):
-    """The real flow with compact_min_files 2: the same rows as the default run, the tables its shards wrote one
-    file each compacted (the default set puts each QA partition in one shard, so qa keeps one file a partition); a
-    re-run with another seed re-commits every shard through the compacted files and leaves none of the first run's
-    rows."""
+    """The real flow with compact_min_files 2, over a copy of the default run's output root (every shard reused): at
+    its end the same rows as the default run, the tables its shards wrote one file each compacted (the default set
+    puts each QA partition in one shard, so qa keeps one file a partition); a re-run with another seed re-commits
+    every shard through the compacted files and leaves none of the first run's rows."""
     config = tmp_path / "run.yaml"
     config.write_text("compact_min_files: 2\n")
     output = tmp_path / "out"
+    shutil.copytree(default_run.output, output)
     first = run_curate(default_run.data_root, output, "--config", str(config))
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "shards reused 5" in first.stdout
     layout, reference = OutputLayout(output), OutputLayout(default_run.output)
     (frames,) = read_manifest(layout, "frames")["files"].values()
     assert frames["shard"] == COMPACTED and set(frames["members"]) == committed_shards(layout, "videos")
