@@ -39,12 +39,11 @@ from sources.synthetic import generate_scene
 from sources.synthetic.generate import generate_wide_dataset
 from sources.synthetic.scene_specs import scene_id_for
 from specialists.scale_alignment import ScaleAlignmentError, align_to_depth
-from specialists.sfm import SfMError, reconstruct
+from specialists.sfm import SfMError, SfMReconstruction, reconstruct
 from storage.layout import OutputLayout
 from tests.wide_run import score
 
 MEASURED_TASKS = ("absolute_distance", "object_size", "depth_estimation")
-
 
 
 def umeyama(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -56,6 +55,18 @@ def umeyama(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, 
     rotation = u @ sign @ vt
     scale = float(np.trace(np.diag(d) @ sign) / (a**2).sum(axis=1).mean())
     return scale, rotation, mu_t - scale * rotation @ mu_s
+
+
+def true_similarity(rec: SfMReconstruction, truth_poses: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | str:
+    """The similarity (s, R, t) taking the registered SfM camera centres onto the true ones [N,4,4] (s: the true
+    metres per SfM unit), or why there is none: under two keyframes registered, or true cameras that do not move."""
+    ok = rec.registered
+    if ok.sum() < 2:
+        return f"{ok.sum()} keyframe registered: no similarity to the true cameras"
+    s, rotation, shift = umeyama(rec.camera_to_world[ok][:, :3, 3], truth_poses[ok][:, :3, 3])
+    if not s > 0:
+        return "the true cameras do not move (a pan on the spot): no true scale to compare"
+    return s, rotation, shift
 
 
 def measure_scene(item, root: Path, scratch: Path, stride: int, keyframes_cap: int) -> dict:
@@ -74,14 +85,12 @@ def measure_scene(item, root: Path, scratch: Path, stride: int, keyframes_cap: i
         return {"tier": inputs.tier.value, "n": len(inputs.frame_indices), "registered": float(rec.registered.mean()),
                 "sfm_s": sfm_s, "error": f"no metric scale: {err}"}
     ok = rec.registered
-    if ok.sum() < 2:
+    similarity = true_similarity(rec, truth_poses)
+    if isinstance(similarity, str):
         return {"tier": inputs.tier.value, "n": len(inputs.frame_indices), "registered": float(ok.mean()),
-                "sfm_s": sfm_s, "error": f"{ok.sum()} keyframe registered: no similarity to the true cameras"}
+                "sfm_s": sfm_s, "error": similarity}
+    s, rotation, t = similarity
     truth_centres = truth_poses[ok][:, :3, 3]
-    s, rotation, t = umeyama(rec.camera_to_world[ok][:, :3, 3], truth_centres)
-    if not s > 0:
-        return {"tier": inputs.tier.value, "n": len(inputs.frame_indices), "registered": float(ok.mean()),
-                "sfm_s": sfm_s, "error": "the true cameras do not move (a pan on the spot): no true scale to compare"}
     aligned = (s * rec.camera_to_world[ok][:, :3, 3] @ rotation.T) + t
     centre_error = np.linalg.norm(aligned - truth_centres, axis=1)
     path_length = float(np.linalg.norm(np.diff(truth_centres, axis=0), axis=1).sum())

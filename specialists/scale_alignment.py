@@ -6,8 +6,9 @@ The spread of the per-point ratios says how well the depth agrees with the point
 reconstruction from a short baseline can be consistent with the depth and still have its translations a few percent
 short (rotation and focal errors of a fraction of a pixel, magnified by depth over baseline). The uncertainty
 therefore also carries that conditioning term (reprojection error over focal length times scene depth over
-baseline) and a term for the keyframes SfM failed to register, each with a factor fitted on synthetic scenes whose
-true scale is known, so that the true scale error lies within the uncertainty in at least 95 % of them
+baseline), a term for the keyframes SfM failed to register, and one for rotations that are not the scene's (the
+cameras' up disagreeing with the ground the points lie on), each with a factor fitted on synthetic scenes whose true
+scale is known, so that the true scale error lies within the uncertainty in at least 95 % of them
 (`benchmarks.scale_calibration` measures it)."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from specialists.sfm import SfMReconstruction
+from specialists.sfm import SfMError, SfMReconstruction, dominant_plane, up_direction
 
 MIN_DEPTH_POINTS = 20
 """Fewer SfM points landing on valid depth than this give no depth-ratio scale."""
@@ -49,9 +50,22 @@ CONDITIONING_FACTOR = 16.0
 """Scale error per unit of (reprojection px / focal px) × (median depth / widest baseline)."""
 UNREGISTERED_FACTOR = 0.3
 """Scale error per unregistered share of the keyframes: where SfM lost frames, the frames it kept drift too."""
+GRAVITY_FACTOR = 1.5
+"""Scale error per radian between the reconstruction's two cues to gravity: the up its cameras give (right axes
+level, `sfm.up_direction`) and the normal of its dominant near-level plane (ground, floor, table). A reconstruction
+whose rotations are off by a few degrees can agree with the depth point by point (relative MAD under 1 %) and still
+have its camera centres 3–9 % too far apart (wide set, four SfM runs: the three scenes outside the other terms
+disagree by 2.0–4.7°, every other by at most 1.0°; default-style scenes by at most 0.5°)."""
+MAX_GROUND_TILT_DEG = 30.0
+"""The dominant plane is sought among planes within this angle of the cameras' up (not walls)."""
+MIN_GROUND_SHARE = 0.4
+"""It must hold this share of the points (within PLANE_TOLERANCE): a scene without a ground in view gives no cue, and
+a thin slab through several surfaces at different heights (indoor furniture: tilted 2–3.5° in true coordinates too)
+is no ground."""
 UNCERTAINTY_FLOOR = 0.02
-"""The least uncertainty an SfM scale claims, however well conditioned. The three constants are fitted on synthetic
-scenes of every tier so that their true scale errors lie within the uncertainty (benchmarks.scale_calibration)."""
+"""The least uncertainty an SfM scale claims, however well conditioned. The factors and the floor are fitted on
+synthetic scenes of every tier so that their true scale errors lie within the uncertainty (benchmarks.scale_calibration;
+its --wide set for the gravity term)."""
 SIZE_PRIORS_M: dict[str, float] = {
     "person": 1.7, "car": 4.5, "truck": 8.0, "bus": 12.0, "bicycle": 1.7, "motorcycle": 2.1, "boat": 6.0,
     "bench": 1.5, "chair": 0.9, "couch": 2.0, "sofa": 2.0, "bed": 2.0, "dining table": 1.5, "table": 1.3,
@@ -84,20 +98,20 @@ def align_to_depth(rec: SfMReconstruction, depth_m: np.ndarray, measured: bool =
     the depth is the source's own (sensor, annotation), so a reconstruction it disagrees with is weak."""
     if depth_m.shape[0] != len(rec.registered):
         raise ScaleAlignmentError(f"depth has {depth_m.shape[0]} frames for {len(rec.registered)} keyframes")
+    z_sfm = _observed_depths(rec)
     ratios = []
-    for i in np.flatnonzero(rec.registered):
-        uv, index = rec.observations[i]
-        z_sfm = _camera_points(rec, i, rec.points_xyz[index])[:, 2]
-        z_metric = _depth_off_edges(depth_m[i], uv)
-        ok = np.isfinite(z_metric) & (z_sfm > 0)
-        ratios.append(z_metric[ok] / z_sfm[ok])
+    for i, z in zip(np.flatnonzero(rec.registered), z_sfm):
+        z_metric = _depth_off_edges(depth_m[i], rec.observations[i][0])
+        ok = np.isfinite(z_metric) & (z > 0)
+        ratios.append(z_metric[ok] / z[ok])
     samples = np.concatenate(ratios) if ratios else np.zeros(0)
     if len(samples) < MIN_DEPTH_POINTS:
         raise ScaleAlignmentError(f"{len(samples)} SfM point(s) project onto valid depth; the depth-ratio scale "
                                   f"needs {MIN_DEPTH_POINTS}")
-    estimate = _estimate(rec, samples, "depth_ratio", floor=0.0)
+    geometry = _depth_and_baseline(rec, z_sfm)
+    estimate = _estimate(rec, samples, "depth_ratio", floor=0.0, geometry=geometry)
     if measured and estimate.weakness is None:
-        return replace(estimate, weakness=weakness(rec, estimate.relative_mad))
+        return replace(estimate, weakness=weakness(rec, estimate.relative_mad, geometry))
     return estimate
 
 
@@ -119,7 +133,8 @@ def align_to_size_priors(rec: SfMReconstruction, instance_ids: np.ndarray, categ
         known = sorted({c for c in categories.values() if c in priors})
         raise ScaleAlignmentError(f"no object with a size prior has {MIN_OBJECT_POINTS}+ SfM points "
                                   f"(categories with priors in the scene: {known or 'none'})")
-    return _estimate(rec, np.asarray(ratios), "size_prior", floor=SIZE_PRIOR_SPREAD)
+    return _estimate(rec, np.asarray(ratios), "size_prior", floor=SIZE_PRIOR_SPREAD,
+                     geometry=_depth_and_baseline(rec, _observed_depths(rec)))
 
 
 def scaled(rec: SfMReconstruction, estimate: ScaleEstimate) -> SfMReconstruction:
@@ -157,22 +172,44 @@ def _longest_extent(xyz: np.ndarray) -> float:
     return float((np.percentile(local, 95, axis=0) - np.percentile(local, 5, axis=0)).max())
 
 
-def conditioning(rec: SfMReconstruction) -> float:
+def conditioning(rec: SfMReconstruction, geometry: tuple[float, float] | None = None) -> float:
     """(mean reprojection error / focal length) × (median point depth / widest camera baseline): how much a small
     angular error in the reconstruction shifts its translations relative to its depths. Infinite without a
-    baseline."""
-    depth, baseline = _depth_and_baseline(rec)
+    baseline. `geometry`: the (depth, baseline) pair of `_depth_and_baseline`, when already computed."""
+    depth, baseline = geometry or _depth_and_baseline(rec, _observed_depths(rec))
     return rec.mean_reprojection_px / rec.fx * depth / baseline if baseline > 0 else float("inf")
 
 
-def weakness(rec: SfMReconstruction, ratio_spread: float = 0.0) -> str | None:
+def gravity_disagreement(rec: SfMReconstruction) -> float:
+    """Angle (radians) between the up of the reconstruction's cameras and the normal of its dominant plane within
+    MAX_GROUND_TILT_DEG of it; 0 where either is missing (too few points, no plane holding MIN_GROUND_SHARE of
+    them, cameras that give no up)."""
+    try:
+        up = up_direction(rec)
+    except SfMError:
+        return 0.0
+    points = rec.points_xyz
+    if len(points) < 3:
+        return 0.0
+    tilt = np.cos(np.radians(MAX_GROUND_TILT_DEG))
+    plane = dominant_plane(points, lambda normal: abs(normal @ up) >= tilt)
+    if plane is None or plane[1].sum() < MIN_GROUND_SHARE * len(points):
+        return 0.0
+    ground = points[plane[1]]
+    normal = np.linalg.svd(ground - ground.mean(axis=0), full_matrices=False)[2][2]  # least squares on the inliers
+    return float(np.arccos(min(abs(normal @ up), 1.0)))
+
+
+def weakness(rec: SfMReconstruction, ratio_spread: float = 0.0,
+             geometry: tuple[float, float] | None = None) -> str | None:
     """Why the reconstruction is too weak to answer by (few keyframes registered, no baseline, cameras that never
-    turn, a shape the depth disagrees with: `ratio_spread` is the relative MAD of its depth ratios), or None."""
+    turn, a shape the depth disagrees with: `ratio_spread` is the relative MAD of its depth ratios), or None.
+    `geometry`: as for `conditioning`."""
     registered, total = int(rec.registered.sum()), len(rec.registered)
     if registered < MIN_REGISTERED or registered < MIN_REGISTERED_SHARE * total:
         return (f"SfM registered {registered} of {total} keyframes (metric answers need {MIN_REGISTERED} and "
                 f"{MIN_REGISTERED_SHARE:.0%})")
-    depth, baseline = _depth_and_baseline(rec)
+    depth, baseline = geometry or _depth_and_baseline(rec, _observed_depths(rec))
     if baseline < MIN_BASELINE_RATIO * depth:
         return (f"SfM camera baseline is {baseline / depth:.1%} of the scene depth (metric answers need "
                 f"{MIN_BASELINE_RATIO:.0%})")
@@ -187,10 +224,15 @@ def weakness(rec: SfMReconstruction, ratio_spread: float = 0.0) -> str | None:
     return None
 
 
-def _depth_and_baseline(rec: SfMReconstruction) -> tuple[float, float]:
-    """Median depth of the observed points and the widest distance between registered cameras, in SfM units."""
-    depths = [_camera_points(rec, i, rec.points_xyz[rec.observations[i][1]])[:, 2]
-              for i in np.flatnonzero(rec.registered)]
+def _observed_depths(rec: SfMReconstruction) -> list[np.ndarray]:
+    """Per registered keyframe, the depth of each point it observes in its camera, in SfM units."""
+    return [_camera_points(rec, i, rec.points_xyz[rec.observations[i][1]])[:, 2]
+            for i in np.flatnonzero(rec.registered)]
+
+
+def _depth_and_baseline(rec: SfMReconstruction, depths: list[np.ndarray]) -> tuple[float, float]:
+    """Median of the observed points' depths (`_observed_depths`) and the widest distance between registered
+    cameras, in SfM units."""
     depth = float(np.median(np.concatenate(depths))) if depths else 0.0
     centres = rec.camera_to_world[rec.registered][:, :3, 3]
     baseline = float(np.linalg.norm(centres[:, None] - centres[None], axis=2).max()) if len(centres) else 0.0
@@ -198,11 +240,11 @@ def _depth_and_baseline(rec: SfMReconstruction) -> tuple[float, float]:
 
 
 def _estimate(rec: SfMReconstruction, ratios: np.ndarray, method: Literal["depth_ratio", "size_prior"],
-              floor: float) -> ScaleEstimate:
+              floor: float, geometry: tuple[float, float]) -> ScaleEstimate:
     scale = float(np.median(ratios))
     mad = max(float(np.median(np.abs(ratios - scale))) / scale, floor)
     unregistered = 1 - float(rec.registered.mean())
-    uncertainty = max(mad, UNCERTAINTY_FLOOR, CONDITIONING_FACTOR * conditioning(rec),
-                      UNREGISTERED_FACTOR * unregistered)
+    uncertainty = max(mad, UNCERTAINTY_FLOOR, CONDITIONING_FACTOR * conditioning(rec, geometry),
+                      UNREGISTERED_FACTOR * unregistered, GRAVITY_FACTOR * gravity_disagreement(rec))
     return ScaleEstimate(scale=scale, relative_mad=mad, n_points=len(ratios), method=method,
-                         uncertainty=uncertainty, weakness=weakness(rec))
+                         uncertainty=uncertainty, weakness=weakness(rec, geometry=geometry))

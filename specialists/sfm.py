@@ -3,6 +3,7 @@ mapping. One shared pinhole camera; poses and points are up to scale (scale_alig
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,9 +140,18 @@ def up_direction(rec: SfMReconstruction) -> np.ndarray:
 
 
 def _dominant_plane_normal(points: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """RANSAC: the normal of the plane through the most points, among planes whose normal is ⊥ `right`."""
+    """The normal of the plane through the most points, among planes whose normal is ⊥ `right`."""
     if len(points) < 3:
         raise SfMError(f"{len(points)} reconstructed point(s): too few to find the ground plane")
+    if (plane := dominant_plane(points, lambda normal: abs(normal @ right) <= 0.2)) is None:
+        raise SfMError("no plane containing the camera's right axis: cannot tell which way is up")
+    return plane[0]
+
+
+def dominant_plane(points: np.ndarray, accepts: Callable[[np.ndarray], bool]) -> tuple[np.ndarray, np.ndarray] | None:
+    """RANSAC over at least 3 points: the unit normal of the plane through the most points among those whose
+    normal `accepts`, and its inliers (within PLANE_TOLERANCE of the points' median spread); None when no sampled
+    plane is accepted."""
     rng = np.random.default_rng(0)
     spread = np.median(np.linalg.norm(points - np.median(points, axis=0), axis=1))
     best, best_count = None, -1
@@ -149,12 +159,10 @@ def _dominant_plane_normal(points: np.ndarray, right: np.ndarray) -> np.ndarray:
         a, b, c = points[rng.choice(len(points), 3, replace=False)]
         normal = np.cross(b - a, c - a)
         norm = np.linalg.norm(normal)
-        if norm == 0 or abs(normal @ right) / norm > 0.2:
+        if norm == 0 or not accepts(normal / norm):
             continue
         normal /= norm
-        count = int((np.abs((points - a) @ normal) < PLANE_TOLERANCE * spread).sum())
-        if count > best_count:
-            best, best_count = normal, count
-    if best is None:
-        raise SfMError("no plane containing the camera's right axis: cannot tell which way is up")
+        inliers = np.abs((points - a) @ normal) < PLANE_TOLERANCE * spread
+        if (count := int(inliers.sum())) > best_count:
+            best, best_count = (normal, inliers), count
     return best

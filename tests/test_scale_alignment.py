@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from specialists.scale_alignment import (SIZE_PRIOR_SPREAD, UNCERTAINTY_FLOOR, ScaleAlignmentError, align_to_depth,
-                                         align_to_size_priors, scaled, weakness)
+from specialists.scale_alignment import (GRAVITY_FACTOR, SIZE_PRIOR_SPREAD, UNCERTAINTY_FLOOR, ScaleAlignmentError,
+                                         align_to_depth, align_to_size_priors, gravity_disagreement, scaled, weakness)
 from specialists.sfm import SfMReconstruction
 
 W, H, F = 160, 120, 150.0
@@ -173,3 +173,26 @@ def test_cameras_that_never_turn_or_a_shape_the_depth_disagrees_with_make_a_weak
     warped = depth * np.random.default_rng(7).uniform(0.6, 1.4, depth.shape).astype(np.float32)
     assert "disagrees with the depth" in align_to_depth(rec, warped, measured=True).weakness
     assert align_to_depth(rec, warped).weakness is None  # a depth model's errors spread the ratios too
+
+
+def _ground_scene(rng: np.random.Generator, tilt_deg: float) -> np.ndarray:
+    """Points on a ground plane 1.5 m below the cameras, rolled `tilt_deg` about the viewing direction (world y),
+    and a few above it."""
+    ground = np.stack([rng.uniform(-3, 3, 300), rng.uniform(6, 12, 300), np.full(300, -1.5)], axis=1)
+    above = np.stack([rng.uniform(-2, 2, 60), rng.uniform(7, 11, 60), rng.uniform(-1.2, 1.0, 60)], axis=1)
+    tilt = np.radians(tilt_deg)
+    roll = np.array([[np.cos(tilt), 0.0, -np.sin(tilt)], [0.0, 1.0, 0.0], [np.sin(tilt), 0.0, np.cos(tilt)]])
+    return np.concatenate([ground, above]) @ roll.T
+
+
+def test_uncertainty_grows_with_the_disagreement_between_camera_up_and_ground():
+    """Level cameras over a ground the reconstruction has rolled 4°: the depth agrees point by point, but the
+    rotations are not the scene's, so the scale is as uncertain as GRAVITY_FACTOR makes 4°."""
+    level_rec, level_depth = _reconstruction(_ground_scene(np.random.default_rng(8), 0.0), CENTRES)
+    rolled_rec, rolled_depth = _reconstruction(_ground_scene(np.random.default_rng(8), 4.0), CENTRES)
+    assert gravity_disagreement(level_rec) == pytest.approx(0.0, abs=np.radians(0.2))
+    assert gravity_disagreement(rolled_rec) == pytest.approx(np.radians(4.0), abs=np.radians(0.2))
+    level, rolled = align_to_depth(level_rec, level_depth), align_to_depth(rolled_rec, rolled_depth)
+    assert level.relative_mad < 0.001 and rolled.relative_mad < 0.001
+    assert level.uncertainty == pytest.approx(UNCERTAINTY_FLOOR)
+    assert rolled.uncertainty == pytest.approx(GRAVITY_FACTOR * np.radians(4.0), rel=0.05)
