@@ -69,8 +69,9 @@ def box_scene_facts(scene_id: str, tier: ScaleTier | None, boxes: Sequence[Box],
     canonical = canonical_from_world(views[0].camera_to_world, up_world)
     observations: dict[int, list[ObjectObservation]] = {box.instance_id: [] for box in boxes}
     visible: list[tuple[int, np.ndarray]] = []
+    containers = _containers(boxes)
     for view in views:
-        seen, ids = _observe_view(boxes, view, k, depth_dense, store_mask)
+        seen, ids = _observe_view(boxes, containers, view, k, depth_dense, store_mask)
         visible.append((view.frame_index, ids))
         for instance, observation in seen.items():
             observations[instance].append(observation)
@@ -88,10 +89,11 @@ def box_scene_facts(scene_id: str, tier: ScaleTier | None, boxes: Sequence[Box],
     return BoxFacts(objects=objects, canonical_from_world=canonical, extent_m=extent, tier=tier, sightings=sightings)
 
 
-def _observe_view(boxes: Sequence[Box], view: BoxView, k: Intrinsics, depth_dense: bool,
+def _observe_view(boxes: Sequence[Box], containers: list[list[int]], view: BoxView, k: Intrinsics, depth_dense: bool,
                   store_mask: Callable[[np.ndarray], str | None]
                   ) -> tuple[dict[int, ObjectObservation], np.ndarray]:
-    """The boxes observed in one view (seen ≥ 20×20 px), and the instance id seen at each pixel (0: none)."""
+    """The boxes observed in one view (seen ≥ 20×20 px), and the instance id seen at each pixel (0: none);
+    `containers`: per box, the boxes it lies in (`_containers`)."""
     step = max(1, math.ceil(k.width / MAX_GRID_WIDTH))
     us = np.arange(0, k.width, step) + step / 2.0
     vs = np.arange(0, k.height, step) + step / 2.0
@@ -101,14 +103,14 @@ def _observe_view(boxes: Sequence[Box], view: BoxView, k: Intrinsics, depth_dens
     rays = rays_cam @ rotation.T
     hits = [_ray_box(origin, rays, box) for box in boxes]
     nearest = np.min(hits, axis=0) if hits else np.full(u.shape, np.inf)
-    hidden = _hidden_by_sensor(view.depth_m, nearest, step, k, depth_dense)
+    sensor = _sensor_grid(view.depth_m, u.shape, step, k, depth_dense)
+    hidden = _hidden_by_sensor(sensor, nearest, depth_dense)
     grid_ids = np.zeros(u.shape, np.int64)
     seen_by_box = []
-    for index, box in enumerate(boxes):  # what a box holds (an open shelf's books, a bowl's fruit) shows through it
-        containers = [i for i, outer in enumerate(boxes) if i != index and _contains(outer, box)]
-        if containers:
-            blocking = np.min([t for i, t in enumerate(hits) if i not in containers], axis=0)
-            hidden_here = _hidden_by_sensor(view.depth_m, hits[index], step, k, depth_dense)
+    for index in range(len(boxes)):  # what a box holds (an open shelf's books, a bowl's fruit) shows through it
+        if containers[index]:
+            blocking = np.min([t for i, t in enumerate(hits) if i not in containers[index]], axis=0)
+            hidden_here = _hidden_by_sensor(sensor, hits[index], depth_dense)
         else:
             blocking, hidden_here = nearest, hidden
         seen_by_box.append(np.isfinite(hits[index]) & (hits[index] <= blocking) & ~hidden_here)
@@ -136,6 +138,12 @@ def _observe_view(boxes: Sequence[Box], view: BoxView, k: Intrinsics, depth_dens
     return out, visible
 
 
+def _containers(boxes: Sequence[Box]) -> list[list[int]]:
+    """Per box, the indices of the other boxes it lies wholly inside (`_contains`): they do not hide it."""
+    return [[i for i, outer in enumerate(boxes) if i != index and _contains(outer, box)]
+            for index, box in enumerate(boxes)]
+
+
 def _contains(outer: Box, inner: Box) -> bool:
     """True when every corner of `inner` lies inside `outer` (1 mm of slack)."""
     local = (inner.corners() - outer.center) @ outer.rotation
@@ -148,28 +156,37 @@ def _ray_box(origin: np.ndarray, rays: np.ndarray, box: Box) -> np.ndarray:
     local_origin = box.rotation.T @ (origin - box.center)
     local_rays = rays @ box.rotation
     half = box.size / 2.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t1 = (-half - local_origin) / local_rays
-        t2 = (half - local_origin) / local_rays
-    low = np.where(np.isnan(t1), -np.inf, np.minimum(t1, t2)).max(axis=-1)
-    high = np.where(np.isnan(t2), np.inf, np.maximum(t1, t2)).min(axis=-1)
+    low, high = -np.inf, np.inf
+    for axis in range(3):  # one slab at a time: a reduction over the last axis of [..., 3] arrays is slow
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t1 = (-half[axis] - local_origin[axis]) / local_rays[..., axis]
+            t2 = (half[axis] - local_origin[axis]) / local_rays[..., axis]
+        low = np.maximum(low, np.where(np.isnan(t1), -np.inf, np.minimum(t1, t2)))
+        high = np.minimum(high, np.where(np.isnan(t2), np.inf, np.maximum(t1, t2)))
     return np.where((low <= high) & (low > 0), low, np.inf)
 
 
-def _hidden_by_sensor(depth_m: np.ndarray | None, nearest: np.ndarray, step: int, k: Intrinsics,
-                      dense: bool) -> np.ndarray:
-    """Grid cells where the sensor saw a surface clearly in front of the nearest box."""
+def _sensor_grid(depth_m: np.ndarray | None, shape: tuple[int, int], step: int, k: Intrinsics,
+                 dense: bool) -> np.ndarray | None:
+    """The sensor depth per cell of a grid of `shape` (sparse depth: the nearest sample in the cell, inf for none);
+    None without depth."""
     if depth_m is None:
-        return np.zeros(nearest.shape, dtype=bool)
-    rows = np.minimum((np.arange(nearest.shape[0]) * step + step // 2), k.height - 1)
-    cols = np.minimum((np.arange(nearest.shape[1]) * step + step // 2), k.width - 1)
+        return None
     if dense:
-        sensor = depth_m[np.ix_(rows, cols)].astype(float)
-    else:  # every sample of a grid cell counts, not only the one at its centre
-        sensor = np.full(nearest.shape, np.inf)
-        ys, xs = np.nonzero(np.isfinite(depth_m) & (depth_m > 0))
-        cells = (np.minimum(ys // step, nearest.shape[0] - 1), np.minimum(xs // step, nearest.shape[1] - 1))
-        np.minimum.at(sensor, cells, depth_m[ys, xs].astype(float))
+        rows = np.minimum((np.arange(shape[0]) * step + step // 2), k.height - 1)
+        cols = np.minimum((np.arange(shape[1]) * step + step // 2), k.width - 1)
+        return depth_m[np.ix_(rows, cols)].astype(float)
+    sensor = np.full(shape, np.inf)  # every sample of a grid cell counts, not only the one at its centre
+    ys, xs = np.nonzero(np.isfinite(depth_m) & (depth_m > 0))
+    cells = (np.minimum(ys // step, shape[0] - 1), np.minimum(xs // step, shape[1] - 1))
+    np.minimum.at(sensor, cells, depth_m[ys, xs].astype(float))
+    return sensor
+
+
+def _hidden_by_sensor(sensor: np.ndarray | None, nearest: np.ndarray, dense: bool) -> np.ndarray:
+    """Grid cells where the sensor (`_sensor_grid`) saw a surface clearly in front of the nearest box."""
+    if sensor is None:
+        return np.zeros(nearest.shape, dtype=bool)
     valid = np.isfinite(sensor) & (sensor > 0)
     hidden = valid & np.isfinite(nearest) & (sensor < nearest * (1.0 - OCCLUSION_MARGIN))
     if not dense and hidden.any():

@@ -100,16 +100,19 @@ def lift_scene(scene_id: str, source_tier: ScaleTier | None, categories: dict[in
         _sample_background(kf, points, normals, valid, rng, background, background_normals)
         for instance in np.unique(ids[ids > 0]):
             mask = ids == instance
-            observation = _observe(kf, mask, valid, store_mask)
+            window = _window(mask)
+            local, depth, local_valid = mask[window], kf.depth_m[window], valid[window]
+            local_points, local_normals = points[window], normals[window]
+            keep = local & local_valid
+            observation = _observe(kf.frame_index, mask, window, depth, keep, store_mask)
             if observation is None:
-                small.setdefault(int(instance), []).append((points[mask & valid], kf.depth_m[mask & valid]))
+                small.setdefault(int(instance), []).append((local_points[keep], depth[keep]))
                 continue
-            keep = mask & valid
             acc = per_object.setdefault(int(instance), _Accumulator())
             chosen = _choose(int(keep.sum()), rng)
-            acc.points.append(points[keep][chosen])
-            acc.normals.append(normals[keep][chosen])
-            patches, n_patches = _surface_patches(kf, mask, valid, normals, points[..., 2])
+            acc.points.append(local_points[keep][chosen])
+            acc.normals.append(local_normals[keep][chosen])
+            patches, n_patches = _surface_patches(depth, local, local_valid, local_normals, local_points[..., 2])
             acc.surfaces.append(np.where(patches[keep][chosen] > 0, patches[keep][chosen] + n_surfaces, -1))
             n_surfaces += n_patches
             acc.complete.append(np.full(len(chosen), observation.complete))
@@ -196,16 +199,23 @@ def _point_map(kf: Keyframe, k: Intrinsics, canonical: np.ndarray) -> tuple[np.n
     return points, normals, valid
 
 
-def _surface_patches(kf: Keyframe, mask: np.ndarray, valid: np.ndarray, normals: np.ndarray, heights: np.ndarray
-                     ) -> tuple[np.ndarray, int]:
+def _window(mask: np.ndarray) -> tuple[slice, slice]:
+    """The mask's bounding box grown by one pixel, within the frame: where an instance's per-keyframe measures look,
+    since none reaches more than one pixel past the mask; the mask touches the window's edge only at the frame's."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return slice(max(int(rows[0]) - 1, 0), int(rows[-1]) + 2), slice(max(int(cols[0]) - 1, 0), int(cols[-1]) + 2)
+
+
+def _surface_patches(depth_m: np.ndarray, mask: np.ndarray, valid: np.ndarray, normals: np.ndarray,
+                     heights: np.ndarray) -> tuple[np.ndarray, int]:
     """Label per pixel of the mask's pieces of continuous surface (pixels with a normal, which `_point_map` gives
     only where the 4 neighbours are in the mask with a depth step under PATCH_STEP, 4-connected, and the silhouette
     pixels next to them with such a step; 0: none) and the number of labels. Side faces count wherever they are;
     other faces (a top, a slope) only above the middle of the mask's heights in this view, and only where side faces
     hold them up: floor or table a mask bleeds onto lies at its base, and a flat object's plane (a field, a rug)
-    continues into it."""
+    continues into it. The arrays may be cut to the mask's `_window`."""
     h, w = mask.shape
-    depth = np.where(valid, kf.depth_m, 0.0)
+    depth = np.where(valid, depth_m, 0.0)
     faced = mask & (np.abs(normals).sum(axis=-1) > 0)
     side = faced & (np.abs(normals[..., 2]) < MAX_VERTICAL_NZ)
     seen = heights[mask & valid]
@@ -221,30 +231,36 @@ def _surface_patches(kf: Keyframe, mask: np.ndarray, valid: np.ndarray, normals:
     return labels, count
 
 
-def _observe(kf: Keyframe, mask: np.ndarray, valid: np.ndarray,
+def _observe(frame_index: int, mask: np.ndarray, window: tuple[slice, slice], depth_m: np.ndarray, keep: np.ndarray,
              store_mask: Callable[[np.ndarray], str | None]) -> ObjectObservation | None:
-    ys, xs = np.nonzero(mask)
-    x1, x2, y1, y2 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    """The observation of the whole-frame `mask`, measured in its `window` (depth and the mask's valid-depth pixels
+    `keep` cut to it) but for its inmost point: OpenCV's float distance transform rounds by the image's layout, and a
+    cut frame could move the point between near-equal maxima. None when seen too small or without depth."""
+    local = mask[window]
+    top, left = window[0].start, window[1].start
+    ys, xs = np.nonzero(local)
+    x1, x2, y1, y2 = left + xs.min(), left + xs.max() + 1, top + ys.min(), top + ys.max() + 1
     if not clearly_seen(y2 - y1, x2 - x1):  # skipped there (SPEC.md); its sighting still counts (facts/visibility)
         return None
-    depths = kf.depth_m[mask & valid]
+    depths = depth_m[keep]
     if depths.size == 0:
         return None
     inner = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
     py, px = np.unravel_index(int(np.argmax(inner)), inner.shape)
-    return ObjectObservation(frame_index=kf.frame_index, bbox_xyxy=(float(x1), float(y1), float(x2), float(y2)),
-                             point_xy=(float(px) + 0.5, float(py) + 0.5), pixel_count=int(mask.sum()),
-                             median_depth_m=float(np.median(depths)), complete=_silhouette_complete(kf, mask),
+    return ObjectObservation(frame_index=frame_index, bbox_xyxy=(float(x1), float(y1), float(x2), float(y2)),
+                             point_xy=(float(px) + 0.5, float(py) + 0.5), pixel_count=int(local.sum()),
+                             median_depth_m=float(np.median(depths)), complete=_silhouette_complete(depth_m, local),
                              mask_path=store_mask(mask))
 
 
-def _silhouette_complete(kf: Keyframe, mask: np.ndarray) -> bool:
+def _silhouette_complete(depth_m: np.ndarray, mask: np.ndarray) -> bool:
     """True when the mask's boundary is the object's own outline: nowhere cut by the image border, and at most
-    a sliver of it next to a surface in front of the object (an occluder)."""
+    a sliver of it next to a surface in front of the object (an occluder). The arrays may be cut to the mask's
+    `_window`, whose edge stands for the image border."""
     height, width = mask.shape
     if mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any():
         return False
-    depth = np.where(np.isfinite(kf.depth_m) & (kf.depth_m > 0), kf.depth_m, np.inf)
+    depth = np.where(np.isfinite(depth_m) & (depth_m > 0), depth_m, np.inf)
     hidden = boundary = 0
     for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
         ys, xs = np.nonzero(mask[1:-1, 1:-1] & ~mask[1 + dy:height - 1 + dy, 1 + dx:width - 1 + dx])
