@@ -22,7 +22,7 @@ import numpy as np
 
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import NO_VALID_PLAN, metric_ready, passing, sighted_obstacles
-from qa_templates.motion_planning import (CONTACT_FLOOR_M, Box, c_obstacle, contact_tolerance,
+from qa_templates.motion_planning import (CONTACT_FLOOR_M, Box, c_obstacle, contact_tolerance, path_blockers,
                                           path_clearance, path_collides, plan_path)
 from qa_templates.options import mc_answer
 from qa_templates.phrasing import category_name, phrase
@@ -76,7 +76,8 @@ class ManipulationPlanning(TaskTemplate):
         if isinstance(sighted, Drop):
             yield sighted
             return
-        unlifted = [s.bounds for s in sighted]
+        boxes = {o.object_id: Box.of(o) for o in facts.objects}
+        unlifted = [Box.of(s.bounds) for s in sighted]
         floor_z = min(o.bottom_z for o in facts.objects)
         asked, tried = 0, set()
         for _ in range(MAX_TRIES):
@@ -87,17 +88,20 @@ class ManipulationPlanning(TaskTemplate):
                 continue
             tried.add((i, j, relation))
             moved, target = ready[i], ready[j]
+            moved_box = boxes[moved.object_id]
             others = [o for o in facts.objects if o.object_id != moved.object_id]
-            avoid = [*others, *unlifted]
+            other_boxes = [boxes[o.object_id] for o in others]
+            avoid = [*other_boxes, *unlifted]
             clearance = max(CLEARANCE_SHARE * moved.size_lwh[1], CONTACT_FLOOR_M[tier] / 2.0)
             start, goal = np.asarray(moved.center, dtype=float), goal_pose(moved, target, relation, clearance)
             if (drop := _placement_gate(moved, target, avoid, goal, floor_z, clearance, tier)) is not None:
                 yield drop
                 continue
-            if not path_collides([start, goal], moved, avoid):
+            blocking = path_blockers([start, goal], moved_box, avoid)
+            if not blocking:
                 yield Drop(DIRECT_PATH_CLEAR, f"{moved.object_id} slides {relation} {target.object_id} unhindered")
                 continue
-            plan = plan_path(start, goal, Box.of(moved), [Box.of(o) for o in avoid], floor_z, clearance, seed)
+            plan = plan_path(start, goal, moved_box, avoid, floor_z, clearance, seed)
             if plan is None:
                 yield Drop(NO_VALID_PLAN, f"{moved.object_id} {relation} {target.object_id}")
                 continue
@@ -105,7 +109,7 @@ class ManipulationPlanning(TaskTemplate):
             if len(worded) - 1 > MAX_STEPS:
                 yield Drop(PLAN_TOO_LONG, f"{moved.object_id} {relation} {target.object_id}: {len(worded) - 1} steps")
                 continue
-            if path_collides(worded, moved, avoid):
+            if path_collides(worded, moved_box, avoid):
                 yield Drop(WORDED_PLAN_COLLIDES, f"{moved.object_id} {relation} {target.object_id}")
                 continue
             query = {"relation": relation, "plan": json.dumps([[round(float(v), 7) for v in p] for p in worded])}
@@ -113,7 +117,7 @@ class ManipulationPlanning(TaskTemplate):
             correct = self.solve(facts, ids, query)
             carry_z = max(worded[1][2], worded[-2][2])
             variants = _plan_variants(np.asarray(plan)), _straight_alternatives(start, goal, carry_z)
-            look_alike, straight = (_colliding_texts(paths, moved, others, tier) for paths in variants)
+            look_alike, straight = (_colliding_texts(paths, moved_box, other_boxes, tier) for paths in variants)
             straight = [text for text in straight if text not in look_alike]
             if not look_alike + straight:
                 yield Drop(NO_COLLIDING_DISTRACTOR, f"{moved.object_id} {relation} {target.object_id}")
@@ -123,9 +127,8 @@ class ManipulationPlanning(TaskTemplate):
                     + [straight[k] for k in rng.permutation(len(straight))])
             distractors = [text for text in pool if text != correct][:3]
             answer, letter = mc_answer(correct, distractors)
-            blockers = sorted({category_name(o.category) for o in others if path_collides([start, goal], moved, [o])}
-                              | {category_name(s.category) for s in sighted
-                                 if path_collides([start, goal], moved, [s.bounds])})
+            in_the_way = [*others, *sighted]  # in the order of `avoid`
+            blockers = sorted({category_name(in_the_way[k].category) for k in blocking})
             for refs in reference_sets(facts, [moved, target], rng):
                 question, index = phrase(rng, PHRASINGS, moved=refs.names[0], relation=RELATIONS[relation][1],
                                          target=refs.names[1])
@@ -170,9 +173,13 @@ def describe_plan(waypoints: Sequence[Sequence[float]], tier: ScaleTier) -> str:
     move it about 30 cm to the right and 4 cm farther back, then set it down'. Left/right is canonical x,
     back/front canonical y, as seen from the first keyframe; every non-zero component of a move is said, and a
     last move straight down to the starting height is 'set it down'."""
+    return _steps_text(worded_path(waypoints, tier), tier)
+
+
+def _steps_text(points: list[np.ndarray], tier: ScaleTier) -> str:
+    """`describe_plan` of a path already rounded by `worded_path`."""
     unit = TIER_SPECS[tier].length_unit
     per_m, symbol = UNIT_PER_METRE[unit], UNIT_SYMBOL[unit]
-    points = worded_path(waypoints, tier)
     units = [np.round((q - p) * per_m).astype(int) for p, q in zip(points[:-1], points[1:])]
 
     def amount(value: int) -> str:
@@ -197,7 +204,7 @@ def describe_plan(waypoints: Sequence[Sequence[float]], tier: ScaleTier) -> str:
     return text[0].upper() + text[1:]
 
 
-def _placement_gate(moved: ObjectFact, target: ObjectFact, others: list, goal: np.ndarray,
+def _placement_gate(moved: ObjectFact, target: ObjectFact, others: list[Box], goal: np.ndarray,
                     floor_z: float, clearance: float, tier: ScaleTier) -> Drop | None:
     """Both objects rest on the table top, and the goal keeps the clearance from every other box (objects and
     sighted bounds)."""
@@ -205,16 +212,16 @@ def _placement_gate(moved: ObjectFact, target: ObjectFact, others: list, goal: n
         if abs(obj.bottom_z - floor_z) > contact_tolerance(obj, tier):
             return Drop(NOT_ON_TABLE, f"{obj.object_id} rests {obj.bottom_z - floor_z:.4f} m above the table")
     moved_box = Box.of(moved)
-    if any(c_obstacle(Box.of(o), moved_box).value(goal) < clearance for o in others):
+    if any(c_obstacle(o, moved_box).value(goal) < clearance for o in others):
         return Drop(GOAL_OCCUPIED, f"the spot beside {target.object_id} is taken")
     return None
 
 
-def _colliding_texts(paths: list, moved: ObjectFact, others: list[ObjectFact], tier: ScaleTier) -> list[str]:
+def _colliding_texts(paths: list, moved: Box, others: list[Box], tier: ScaleTier) -> list[str]:
     """Descriptions of the paths that, executed as worded, run at least the tier's margin deep into a box and
     take at most MAX_STEPS steps, once each."""
-    worded = [(path, worded_path(path, tier)) for path in paths]
-    texts = (describe_plan(path, tier) for path, steps in worded
+    worded = (worded_path(path, tier) for path in paths)
+    texts = (_steps_text(steps, tier) for steps in worded
              if len(steps) - 1 <= MAX_STEPS and path_clearance(steps, moved, others) <= -DISTRACTOR_MARGIN_M[tier])
     return list(dict.fromkeys(texts))
 

@@ -43,7 +43,9 @@ class Box:
 
     @classmethod
     def of(cls, obj) -> Box:
-        """From an ObjectFact (or anything with center, size_lwh, yaw_deg)."""
+        """From an ObjectFact (or anything with center, size_lwh, yaw_deg); a Box is itself."""
+        if isinstance(obj, Box):
+            return obj
         return cls(tuple(map(float, obj.center)), tuple(map(float, obj.size_lwh)), float(obj.yaw_deg))
 
     def footprint(self) -> np.ndarray:
@@ -154,19 +156,32 @@ def path_collides(waypoints: Sequence[Sequence[float]], moved_size, obstacles: S
 def path_clearance(waypoints: Sequence[Sequence[float]], moved_size, obstacles: Sequence) -> float:
     """The least clearance along the path (arguments as `path_collides`): positive, a lower bound of the gap to
     the nearest obstacle; negative, minus the deepest penetration into one (exact). +inf without obstacles."""
+    return min(obstacle_clearances(waypoints, moved_size, obstacles), default=float("inf"))
+
+
+def path_blockers(waypoints: Sequence[Sequence[float]], moved_size, obstacles: Sequence) -> list[int]:
+    """Indices of the obstacles the path collides with (arguments and rule as `path_collides`)."""
+    return [k for k, clearance in enumerate(obstacle_clearances(waypoints, moved_size, obstacles))
+            if clearance < -CONTACT_EPS_M]
+
+
+def obstacle_clearances(waypoints: Sequence[Sequence[float]], moved_size, obstacles: Sequence
+                        ) -> tuple[float, ...]:
+    """`path_clearance` against each obstacle in turn."""
     moved = Box.of(moved_size) if hasattr(moved_size, "size_lwh") else Box((0.0, 0.0, 0.0), tuple(moved_size))
     points = np.asarray(waypoints, dtype=float)
-    return _path_clearance(points.tobytes(), points.shape, moved, tuple(Box.of(o) for o in obstacles))
+    boxes = tuple(Box.of(o) for o in obstacles)
+    per_segment = [_segment_clearances(points[k:k + 2].tobytes(), moved, boxes) for k in range(len(points) - 1)]
+    return tuple(min(values) for values in zip(*per_segment)) if per_segment else (float("inf"),) * len(boxes)
 
 
-@lru_cache(maxsize=16384)
-def _path_clearance(points_bytes: bytes, shape: tuple[int, ...], moved: Box, obstacles: tuple[Box, ...]) -> float:
-    """`path_clearance` cached by its inputs' values: a scene checks the same straight moves for every question
-    (and phrasing) that asks about the same objects."""
-    prisms = [c_obstacle(o, moved) for o in obstacles]
-    points = np.frombuffer(points_bytes).reshape(shape)
-    return min((segment_clearance(prism, p, q) for p, q in zip(points[:-1], points[1:]) for prism in prisms),
-               default=float("inf"))
+@lru_cache(maxsize=65536)
+def _segment_clearances(segment_bytes: bytes, moved: Box, obstacles: tuple[Box, ...]) -> tuple[float, ...]:
+    """`segment_clearance` of one straight move against each obstacle, cached by value: a scene checks the same
+    moves for every question (and phrasing) that asks about the same objects, and a plan's look-alikes and the
+    straight alternatives share most of their moves."""
+    start, end = np.frombuffer(segment_bytes).reshape(2, -1)
+    return tuple(segment_clearance(c_obstacle(o, moved), start, end) for o in obstacles)
 
 
 def plan_path(start: np.ndarray, goal: np.ndarray, moved: Box, obstacles: Sequence[Box], floor_z: float,

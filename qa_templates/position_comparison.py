@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from qa_templates.base import Drop, QACandidate, TaskTemplate, register_task
 from qa_templates.gates import NOT_ENOUGH_OBJECTS, passing, seen_enough
 from qa_templates.geometry import box_corners, to_camera
+from qa_templates.motion_planning import Box
 from qa_templates.options import ONE_SIDED_ANSWERS, balanced_pick, mc_answer
 from qa_templates.phrasing import phrase
 from qa_templates.referring import category_is_unique, frame_number, reference_sets
@@ -69,21 +71,21 @@ class PositionComparison(TaskTemplate):
                 continue
             frame_index = shared[int(rng.integers(len(shared)))]
             axis = AXES[int(rng.integers(len(AXES)))]
-            coord_a, coord_b, extent_a, extent_b = _along_axis(_camera(facts, frame_index), a, b, axis)
+            coord_a, coord_b, extent_a, extent_b = _along_axis(_camera(facts, frame_index), Box.of(a), Box.of(b), axis)
             if abs(coord_a - coord_b) < MIN_SEPARATION_SHARE * (extent_a + extent_b) / 2.0:
                 yield Drop(SMALL_SEPARATION,
                            f"{a.object_id} vs {b.object_id} along {axis} in video frame {frame_index}")
                 continue
-            candidates.append((a, b, {"axis": axis, "video_frame": str(frame_index)}, coord_a, coord_b))
-        answers = [self.solve(facts, (a.object_id, b.object_id), query) for a, b, query, _, _ in candidates]
+            query = {"axis": axis, "video_frame": str(frame_index)}
+            candidates.append((a, b, query, coord_a, coord_b, self.solve(facts, (a.object_id, b.object_id), query)))
+        answers = [correct for *_, correct in candidates]
         weights = [1 + (category_is_unique(facts, a) and category_is_unique(facts, b)) for a, b, *_ in candidates]
         chosen = balanced_pick(candidates, answers, weights, MAX_QUESTIONS, rng)
         if candidates and not chosen:
             yield Drop(ONE_SIDED_ANSWERS, f"relations found: {', '.join(sorted(set(answers)))}")
-        for a, b, query, coord_a, coord_b in chosen:
+        for a, b, query, coord_a, coord_b, correct in chosen:
             ids = (a.object_id, b.object_id)
             axis, frame_index = query["axis"], int(query["video_frame"])
-            correct = self.solve(facts, ids, query)
             frame_no = frame_number(facts, frame_index)
             answer, letter = mc_answer(correct, RELATIONS[axis])
             for refs in reference_sets(facts, [a, b], rng):
@@ -97,16 +99,17 @@ class PositionComparison(TaskTemplate):
                                   visual_prompts=refs.prompts)
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> str:
-        a, b = (_object(facts, i) for i in object_ids)
+        a, b = (Box.of(_object(facts, i)) for i in object_ids)
         axis = query["axis"]
         coord_a, coord_b, _, _ = _along_axis(_camera(facts, int(query["video_frame"])), a, b, axis)
         return RELATIONS[axis][int(coord_a > coord_b)]
 
 
-def _along_axis(cam: CameraFact, a: ObjectFact, b: ObjectFact,
-                axis: str) -> tuple[float, float, float, float]:
-    """Centre coordinates of a and b along the axis and their box extents along it: camera x (right) for
-    left/right, camera z (depth) for near/far, canonical z (up) for above/below."""
+@lru_cache(maxsize=16384)
+def _along_axis(cam: CameraFact, a: Box, b: Box, axis: str) -> tuple[float, float, float, float]:
+    """Centre coordinates of boxes a and b along the axis and their extents along it: camera x (right) for
+    left/right, camera z (depth) for near/far, canonical z (up) for above/below. Cached by value: a candidate is
+    judged, then answered (solve) from the same numbers."""
     if axis == "above_below":
         return a.center[2], b.center[2], a.size_lwh[2], b.size_lwh[2]
     column = 0 if axis == "left_right" else 2

@@ -8,7 +8,10 @@ translation is measured along frame a's horizontal heading (forward), its right 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
 
 import numpy as np
 
@@ -51,9 +54,11 @@ class ViewChange(TaskTemplate):
     task_type = TaskType.VIEW_CHANGE
 
     def generate(self, facts: SceneFacts, rng: np.random.Generator) -> Iterator[QACandidate | Drop]:
-        frames = tuple(c.frame_index for c in facts.cameras)
+        cameras = facts.cameras
+        frames = tuple(c.frame_index for c in cameras)
         if len(frames) < 2:
             return
+        distances = [_viewing_distance(facts, cam) for cam in cameras]  # once per keyframe, for every pair from it
         candidates, tried = [], set()
         for _ in range(MAX_TRIES):
             drawn = tuple(int(i) for i in rng.choice(len(frames), 2, replace=False))
@@ -62,17 +67,18 @@ class ViewChange(TaskTemplate):
                     continue
                 tried.add(pair)
                 query = {"video_frame_a": str(frames[pair[0]]), "video_frame_b": str(frames[pair[1]])}
-                found = _dominant_motion(facts, query)
+                found = _dominant_motion(_camera_motion(cameras[pair[0]], cameras[pair[1]], distances[pair[0]]),
+                                         query)
                 if isinstance(found, Drop):
                     yield found
                 else:
-                    candidates.append((pair, query, found))
-        answers = [self.solve(facts, (), query) for _, query, _ in candidates]
+                    candidates.append((pair, query, found, self.solve(facts, (), query)))
+        answers = [correct for *_, correct in candidates]
         chosen = balanced_pick(candidates, answers, [1] * len(candidates), MAX_QUESTIONS, rng)
         if candidates and not chosen:
             yield Drop(ONE_SIDED_ANSWERS, f"motions found: {', '.join(sorted(set(answers)))}")
-        for pair, query, sizes in chosen:
-            correct = self.solve(facts, (), query)
+        for pair, query, motion, correct in chosen:
+            sizes = motion.sizes
             axis = max(sizes, key=lambda k: abs(sizes[k]))
             opposite = MOTIONS[axis][int(sizes[axis] > 0)]
             # other axes offer only motions that did not happen
@@ -84,20 +90,32 @@ class ViewChange(TaskTemplate):
             question, index = phrase(rng, PHRASINGS, a=a_no, b=b_no)
             yield QACandidate(template_id=f"motion/{index}",
                               question=question,
-                              rationale=_rationale(facts, query, a_no, b_no, correct), answer=answer,
+                              rationale=_rationale(facts, motion, a_no, b_no, correct), answer=answer,
                               answer_text=letter, video_frame_numbers=frames, query=query)
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> str:
-        sizes = _motion_sizes(facts, query)
+        sizes = _motion(facts, query).sizes
         axis, size = max(sizes.items(), key=lambda kv: abs(kv[1]))
         return MOTIONS[axis][0 if size > 0 else 1]
 
 
-def _dominant_motion(facts: SceneFacts, query: dict[str, str]) -> dict[str, float] | Drop:
-    """The motion sizes of a frame pair whose largest motion is big enough and dominates, else the drop."""
-    sizes = _motion_sizes(facts, query)
-    if sizes is None:
+@dataclass(frozen=True)
+class Motion:
+    """The camera's motion between two keyframes (read-only: cached and shared by every question about the pair):
+    the translation along frame a's horizontal heading, its right and up (metres), the median distance from
+    camera a to what it sees, and each axis's signed size in degrees (turn, tilt, translations as seen from
+    that distance)."""
+
+    translation: Mapping[str, float]
+    distance: float
+    sizes: Mapping[str, float]
+
+
+def _dominant_motion(motion: Motion | None, query: dict[str, str]) -> Motion | Drop:
+    """The frame pair's motion when its largest motion is big enough and dominates, else the drop."""
+    if motion is None:
         return Drop(NO_HEADING, f"video frame {query['video_frame_a']} looks straight up or down")
+    sizes = motion.sizes
     ranked = sorted(sizes.items(), key=lambda kv: -abs(kv[1]))
     (axis, size), (runner_axis, runner_up) = ranked[0], ranked[1]
     if abs(size) < MIN_MOTION_DEG:
@@ -106,12 +124,42 @@ def _dominant_motion(facts: SceneFacts, query: dict[str, str]) -> dict[str, floa
         return Drop(AMBIGUOUS_MOTION, f"turn of {abs(sizes['yaw']):.0f}°: left or right is undecided")
     if abs(size) < DOMINANCE * abs(runner_up):
         return Drop(AMBIGUOUS_MOTION, f"{axis} {abs(size):.1f}° vs {runner_axis} {abs(runner_up):.1f}°")
-    return sizes
+    return motion
 
 
-def _cameras(facts: SceneFacts, query: dict[str, str]) -> tuple[CameraFact, CameraFact]:
+def _motion(facts: SceneFacts, query: dict[str, str]) -> Motion | None:
+    """The queried frame pair's motion; None when frame a has no horizontal heading."""
     by_frame = {c.frame_index: c for c in facts.cameras}
-    return by_frame[int(query["video_frame_a"])], by_frame[int(query["video_frame_b"])]
+    a, b = by_frame[int(query["video_frame_a"])], by_frame[int(query["video_frame_b"])]
+    return _camera_motion(a, b, _viewing_distance(facts, a))
+
+
+def _viewing_distance(facts: SceneFacts, cam: CameraFact) -> float:
+    """Median distance from the camera to the objects it sees (all objects if none; half the extent if none)."""
+    seen = tuple(o.center for o in facts.objects if any(v.frame_index == cam.frame_index for v in o.observations))
+    centres = seen or tuple(o.center for o in facts.objects)
+    return _median_distance(cam, centres) if centres else facts.scene.extent_m / 2.0
+
+
+@lru_cache(maxsize=4096)
+def _median_distance(cam: CameraFact, centres: tuple[tuple[float, float, float], ...]) -> float:
+    """Median distance from the camera to object centres; cached by value: solve asks again for every pair."""
+    return float(np.median([np.linalg.norm(np.asarray(c) - camera_centre(cam)) for c in centres]))
+
+
+@lru_cache(maxsize=16384)
+def _camera_motion(a: CameraFact, b: CameraFact, distance: float) -> Motion | None:
+    """`Motion` of cameras a → b at the viewing distance; cached by value: a pair is judged, answered (solve) and
+    explained, and asked again under every phrasing seed."""
+    heading = _heading(a)
+    if heading is None:
+        return None
+    step = camera_centre(b) - camera_centre(a)
+    right = np.array([heading[1], -heading[0]])
+    translation = {"forward": float(step[:2] @ heading), "right": float(step[:2] @ right), "up": float(step[2])}
+    sizes = {"yaw": yaw_change_deg(a, b), "pitch": _pitch_deg(b) - _pitch_deg(a)}
+    sizes.update({k: float(np.degrees(np.arctan2(v, distance))) for k, v in translation.items()})
+    return Motion(MappingProxyType(translation), distance, MappingProxyType(sizes))
 
 
 def _heading(cam: CameraFact) -> np.ndarray | None:
@@ -120,50 +168,16 @@ def _heading(cam: CameraFact) -> np.ndarray | None:
     return forward / norm if norm > 0.2 else None
 
 
-def _translation(facts: SceneFacts, query: dict[str, str]) -> dict[str, float] | None:
-    """Camera translation a→b along frame a's horizontal heading, its right and up (metres)."""
-    a, b = _cameras(facts, query)
-    heading = _heading(a)
-    if heading is None:
-        return None
-    step = camera_centre(b) - camera_centre(a)
-    right = np.array([heading[1], -heading[0]])
-    return {"forward": float(step[:2] @ heading), "right": float(step[:2] @ right), "up": float(step[2])}
-
-
-def _viewing_distance(facts: SceneFacts, cam: CameraFact) -> float:
-    """Median distance from the camera to the objects it sees (all objects if none; half the extent if none)."""
-    seen = [o for o in facts.objects if any(v.frame_index == cam.frame_index for v in o.observations)]
-    pool = seen or facts.objects
-    if not pool:
-        return facts.scene.extent_m / 2.0
-    return float(np.median([np.linalg.norm(np.asarray(o.center) - camera_centre(cam)) for o in pool]))
-
-
 def _pitch_deg(cam: CameraFact) -> float:
     return float(np.degrees(np.arcsin(np.clip(camera_forward(cam)[2], -1.0, 1.0))))
 
 
-def _motion_sizes(facts: SceneFacts, query: dict[str, str]) -> dict[str, float] | None:
-    """Signed size in degrees of each motion axis; None when frame a has no horizontal heading."""
-    translation = _translation(facts, query)
-    if translation is None:
-        return None
-    a, b = _cameras(facts, query)
-    distance = _viewing_distance(facts, a)
-    sizes = {"yaw": yaw_change_deg(a, b), "pitch": _pitch_deg(b) - _pitch_deg(a)}
-    sizes.update({k: float(np.degrees(np.arctan2(v, distance))) for k, v in translation.items()})
-    return sizes
-
-
-def _rationale(facts: SceneFacts, query: dict[str, str], a_no: int, b_no: int, correct: str) -> str:
-    a, b = _cameras(facts, query)
+def _rationale(facts: SceneFacts, motion: Motion, a_no: int, b_no: int, correct: str) -> str:
     tier = facts.scene.scale
-    distance = _viewing_distance(facts, a)
-    yaw = yaw_change_deg(a, b)
+    distance, yaw = motion.distance, motion.sizes["yaw"]
     parts = ", ".join(f"{MOTIONS[k][0 if v > 0 else 1].split()[1]} {length_phrase(abs(v), tier)}"
-                      for k, v in _translation(facts, query).items() if np.degrees(np.arctan2(abs(v), distance)) >= 1.0)
+                      for k, v in motion.translation.items() if np.degrees(np.arctan2(abs(v), distance)) >= 1.0)
     turn = f"turned {abs(yaw):.0f}° to the {'left' if yaw > 0 else 'right'}"
-    return (f"From frame {a_no} to frame {b_no} the camera {turn}, tilted {abs(_pitch_deg(b) - _pitch_deg(a)):.0f}° "
+    return (f"From frame {a_no} to frame {b_no} the camera {turn}, tilted {abs(motion.sizes['pitch']):.0f}° "
             f"and moved {parts or 'hardly at all'} (objects about {length_phrase(distance, tier)} "
             f"away), so it mainly {correct}.")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from qa_templates.base import Drop, load_all_templates
 from qa_templates.generate import PLANNING_TASKS, generate_scene_qa, scene_candidates, validate_rows
 from qa_templates.geometry import _polygon_distance, camera_to_canonical, footprint, footprint_distance
-from qa_templates.motion_planning import path_clearance
+from qa_templates.motion_planning import path_blockers, path_clearance, path_collides
 from schemas.arrow import arrow_schema, to_arrow
 from schemas.qa import QARow
 from tests.builders import tabletop_facts
@@ -68,3 +68,17 @@ def test_cached_geometry_is_shared_read_only_and_keyed_by_value():
     path = [list(a.center), list(b.center)]
     assert path_clearance(path, a, [b]) < 0  # slid into the other cup
     assert path_clearance(path[:1] + [[a.center[0], a.center[1] + 0.2, a.center[2]]], a, [b]) > 0
+
+
+def test_path_blockers_name_exactly_the_obstacles_a_path_collides_with():
+    facts = tabletop_facts()
+    moved, obstacles = facts.objects[0], facts.objects[1:]
+    rng = np.random.default_rng(0)
+    named = 0
+    for _ in range(40):  # random two-move paths from the moved object across the table
+        path = [list(moved.center), *(np.asarray(moved.center) + rng.uniform(-0.4, 0.4, (2, 3)) * [1, 1, 0.2])]
+        blockers = path_blockers(path, moved, obstacles)
+        assert blockers == [k for k, o in enumerate(obstacles) if path_collides(path, moved, [o])]
+        assert bool(blockers) == path_collides(path, moved, obstacles)
+        named += len(blockers)
+    assert named > 0  # some paths do hit something
