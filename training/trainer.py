@@ -102,10 +102,14 @@ class TrainingLog:
 
 # --- 1. samples ---------------------------------------------------------------------------------------------------
 
+# Each tier's draw follows the seed and the rows' content (the video's hash, the task, the question), not the qa_id,
+# which holds the data root's tag: the same data curated under another root trains on the same samples.
+
 _ROWS_SQL = """
 SELECT * EXCLUDE (pick) FROM (
     SELECT q.*, s.extent_m,
-           row_number() OVER (PARTITION BY q.scale ORDER BY md5(q.qa_id || ?)) AS pick
+           row_number() OVER (PARTITION BY q.scale ORDER BY md5(q.video_id || q.task_type || q.question || ?), q.qa_id)
+               AS pick
     FROM qa q LEFT JOIN (SELECT scene_id, any_value(extent_m) AS extent_m FROM scenes GROUP BY scene_id) s
          USING (scene_id))
 WHERE pick <= ? ORDER BY scale, pick
