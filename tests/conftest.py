@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,14 +27,21 @@ quiet_environment()
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 _SESSION_API = pytest.StashKey[TemporaryApi]()
+_SESSION_HOME = pytest.StashKey[Path]()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Start the session's Prefect server, in the process that spawns the xdist workers (before them: they inherit
-    PREFECT_API_URL) or in the only one; a server PREFECT_API_URL already names is used as it is."""
+    PREFECT_API_URL) or in the only one; a server PREFECT_API_URL already names is used as it is. Its database, and
+    that of any temporary server a test's command starts, is the session's own (PREFECT_HOME in a temporary folder):
+    in the user's ~/.prefect it would grow with every test run and mix their runs with the tests'."""
     config = session.config
     if hasattr(config, "workerinput") or config.option.collectonly or os.environ.get("PREFECT_API_URL"):
         return
+    home = Path(tempfile.mkdtemp(prefix="spacevista-tests-prefect-"))
+    config.stash[_SESSION_HOME] = home
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{home / 'prefect.db'}"
     api = TemporaryApi()
     api.use()
     config.stash[_SESSION_API] = api
@@ -42,6 +50,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if (api := config.stash.get(_SESSION_API, None)) is not None:
         api.close()
+    if (home := config.stash.get(_SESSION_HOME, None)) is not None:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.hookimpl(optionalhook=True)
