@@ -72,7 +72,7 @@ class ViewChange(TaskTemplate):
                 if isinstance(found, Drop):
                     yield found
                 else:
-                    candidates.append((pair, query, found, self.solve(facts, (), query)))
+                    candidates.append((pair, query, found, _direction(found.sizes)))
         answers = [correct for *_, correct in candidates]
         chosen = balanced_pick(candidates, answers, [1] * len(candidates), MAX_QUESTIONS, rng)
         if candidates and not chosen:
@@ -94,9 +94,13 @@ class ViewChange(TaskTemplate):
                               answer_text=letter, video_frame_numbers=frames, query=query)
 
     def solve(self, facts: SceneFacts, object_ids: tuple[str, ...], query: dict[str, str]) -> str:
-        sizes = _motion(facts, query).sizes
-        axis, size = max(sizes.items(), key=lambda kv: abs(kv[1]))
-        return MOTIONS[axis][0 if size > 0 else 1]
+        return _direction(_motion(facts, query).sizes)
+
+
+def _direction(sizes: Mapping[str, float]) -> str:
+    """The answer: the largest motion, in its direction."""
+    axis, size = max(sizes.items(), key=lambda kv: abs(kv[1]))
+    return MOTIONS[axis][0 if size > 0 else 1]
 
 
 @dataclass(frozen=True)
