@@ -10,9 +10,14 @@ hard-linked), each size is curated twice into fresh output roots:
 
 and the ratio flow / plain is printed. Then the wall time of each command on the 10-video output: `--help`,
 `sql`, `report`, `benchmark`, `export`, and `curate` with nothing left to do (every shard reused). Commands run
-without PREFECT_API_URL unless the caller sets it.
+without PREFECT_API_URL unless the caller sets it: each flow command starts Prefect's temporary server, and curate
+a local Ray.
+
+With `--running-services`, everything is measured a second time as a deployment at scale runs it: against a
+Prefect server and a Ray head (W CPUs) started once beforehand on loopback, by PREFECT_API_URL and `--ray-address`.
 
     .venv/bin/python -m benchmarks.orchestration_overhead [--work DIR] [--sizes 10 50] [--workers 2]
+        [--running-services]
 """
 
 from __future__ import annotations
@@ -20,13 +25,22 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
+
+import psutil
+
+from flows.ray_runtime import OBJECT_STORE_BYTES
+from runtime.offline import QUIET_ENVIRONMENT
 
 VIDEOS_PER_SEED = 5
 """The default set renders one scene of every tier per seed."""
@@ -70,6 +84,68 @@ def plain_pool(data_root: Path, output_root: Path, workers: int) -> None:
     refresh_catalog(layout)
 
 
+SERVICE_START_S = 120
+
+
+@contextmanager
+def running_services(work: Path, workers: int) -> Iterator[tuple[dict[str, str], str]]:
+    """A Prefect server and a one-node Ray head on loopback, quiet as the CLI's own (runtime/offline.py), started
+    once and stopped at the end; (the environment that points commands at the server, the Ray address)."""
+    home = work / "services"
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "ray-home").mkdir(parents=True)
+    (home / "ray-home" / "ray_bootstrap_config.yaml").write_text("provider:\n  type: local\n")
+    ports = [_free_port() for _ in range(2)]
+    api_url, address = f"http://127.0.0.1:{ports[0]}/api", f"127.0.0.1:{ports[1]}"
+    quiet = {**os.environ, **QUIET_ENVIRONMENT, "PREFECT_HOME": str(home / "prefect"), "PREFECT_UI_ENABLED": "false"}
+    bin_dir = Path(sys.executable).parent
+    log = (home / "services.log").open("w")
+    processes = [
+        subprocess.Popen([str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
+                          str(ports[0])], env=quiet, stdout=log, stderr=subprocess.STDOUT),
+        subprocess.Popen([str(bin_dir / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+                          f"--port={ports[1]}", f"--num-cpus={workers}", "--num-gpus=0", "--include-dashboard=false",
+                          "--disable-usage-stats", f"--object-store-memory={OBJECT_STORE_BYTES}"],
+                         env={**quiet, "HOME": str(home / "ray-home")}, stdout=log, stderr=subprocess.STDOUT)]
+    try:
+        deadline = time.monotonic() + SERVICE_START_S
+        ray_status = [str(bin_dir / "ray"), "status", f"--address={address}"]
+        while not (_answers(f"{api_url}/health") and subprocess.run(ray_status, env=quiet,
+                                                                    capture_output=True).returncode == 0):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                raise RuntimeError(f"the Prefect server or the Ray head did not start; see {log.name}")
+            time.sleep(1)
+        yield {**os.environ, "PREFECT_API_URL": api_url}, address
+    finally:
+        tree = [member for p in processes for member in _tree(p.pid)]
+        for member in tree:
+            member.kill()
+        psutil.wait_procs(tree, timeout=30)
+        log.close()
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     """(wall seconds, exit code) of a command run from the checkout; its output is shown only when it fails."""
     start = time.perf_counter()
@@ -86,6 +162,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50], help="videos (multiples of 5)")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="Ray CPUs and pool processes")
     parser.add_argument("--skip-commands", action="store_true", help="only the flow / plain ratios")
+    parser.add_argument("--running-services", action="store_true",
+                        help="measure again against a Prefect server and a Ray head started beforehand")
     parser.add_argument("--plain", type=Path, nargs=2, metavar=("DATA", "OUTPUT"), default=None,
                         help="run only the plain pool (the baseline's subprocess)")
     args = parser.parse_args()
@@ -98,7 +176,18 @@ def main() -> None:
     roots = render(work, args.sizes)
     print(f"rendered {', '.join(str(s) for s in sorted(roots))} videos in {time.perf_counter() - start:.1f} s "
           f"(kept in {work})")
+    measure(work, roots, args, os.environ.copy(), ray_address=None)
+    if args.running_services:
+        with running_services(work, args.workers) as (env, address):
+            print(f"\nwith a running Prefect server and Ray head ({address})")
+            measure(work, roots, args, env, ray_address=address)
+
+
+def measure(work: Path, roots: dict[int, Path], args: argparse.Namespace, env: dict[str, str],
+            ray_address: str | None) -> None:
+    """The flow / plain table, then the commands' wall times; curate joins `ray_address` when given."""
     cli = [sys.executable, "-m", "flows.cli"]
+    ray = ["--ray-address", ray_address] if ray_address else ["--num-cpus", str(args.workers)]
     print(f"\n{'videos':>6} {'flow s':>8} {'plain s':>8} {'ratio':>6}   (workers {args.workers}, load "
           f"{os.getloadavg()[0]:.2f})")
     for size in sorted(roots):
@@ -106,7 +195,7 @@ def main() -> None:
         for out in outputs.values():
             shutil.rmtree(out, ignore_errors=True)
         flow, code = timed([*cli, "curate", "--data-root", str(roots[size]), "--output", str(outputs["flow"]),
-                            "--no-default-data", "--num-cpus", str(args.workers)])
+                            "--no-default-data", *ray], env)
         plain, _ = timed([sys.executable, "-m", "benchmarks.orchestration_overhead", "--plain", str(roots[size]),
                           str(outputs["plain"]), "--workers", str(args.workers)])
         print(f"{size:>6} {flow:8.1f} {plain:8.1f} {flow / plain:6.2f}   (curate exit {code})")
@@ -123,15 +212,14 @@ def main() -> None:
         "benchmark": ["benchmark", "--data-root", str(roots[size]), "--output", str(out)],
         "export": ["export", "--output", str(out), "--export-dir", str(work / "export")],
         "curate (all reused)": ["curate", "--data-root", str(roots[size]), "--output", str(out), "--no-default-data",
-                                "--num-cpus", str(args.workers)],
+                                *ray],
     }
     print(f"\n{'command':<22} {'wall s':>7}   (on the {size}-video output, load {os.getloadavg()[0]:.2f}, "
-          f"PREFECT_API_URL {os.environ.get('PREFECT_API_URL', 'unset')})")
+          f"PREFECT_API_URL {env.get('PREFECT_API_URL', 'unset')})")
     for name, command in commands.items():
         shutil.rmtree(work / "export", ignore_errors=True)
-        wall, code = timed([*cli, *command])
+        wall, code = timed([*cli, *command], env)
         print(f"{name:<22} {wall:7.1f}   exit {code}")
-
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,7 @@ from prefect.states import Completed, Failed, State  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from flows.preflight import renders_default_set, require_ready, run_models, single_models  # noqa: E402
-from flows.ray_runtime import ray_session  # noqa: E402
+from flows.ray_runtime import WORKER_MODULES, ray_session  # noqa: E402
 from pipeline.commit import commit_result  # noqa: E402
 from pipeline.planning import ShardPlanner  # noqa: E402
 from pipeline.shard import Shard, ShardResult, curate_shard, shard_fingerprint  # noqa: E402
@@ -133,10 +133,6 @@ def _videos(config: CurateConfig) -> Iterable[VideoItem]:
 
 VACUUM_EVERY_SHARDS = 50
 """A run vacuums superseded files after this many committed shards (orphans wait for its closing vacuum)."""
-
-
-WORKER_MODULES = ("pipeline.shard",)
-"""What a Ray worker imports to curate a shard: a local Ray's workers import it while the run is starting."""
 
 
 @task(cache_policy=NO_CACHE)  # its input hash would consume the stream of shards

@@ -12,6 +12,8 @@ from pathlib import Path
 from runtime.offline import quiet_environment
 
 OBJECT_STORE_BYTES = 512 * 1024**2
+WORKER_MODULES = ("pipeline.shard",)
+"""What a Ray worker imports to curate a shard: a local Ray's workers import it while the run is starting."""
 _BOOTSTRAP = "provider:\n  type: local\n"
 
 
@@ -50,6 +52,7 @@ def ray_session(address: str | None, num_cpus: int | None, warm: tuple[str, ...]
         try:
             yield
         finally:
+            _stop_autoscaler_monitor()
             ray.shutdown()
 
 
@@ -65,6 +68,18 @@ def _warm_workers(modules: tuple[str, ...]) -> None:
 def _import_modules(modules: tuple[str, ...]) -> None:
     for module in modules:
         importlib.import_module(module)
+
+
+def _stop_autoscaler_monitor() -> None:
+    """Kill the local node's autoscaler monitor ahead of `ray.shutdown`, which stops the GCS first: on SIGTERM the
+    monitor reports its end to that GCS and hangs until Ray kills it a second later (1.0 of shutdown's 1.35 s,
+    measured). A fixed local node gives it nothing to scale or clean up."""
+    from ray._private import ray_constants, worker  # noqa: PLC0415 (no public handle on the node's processes)
+
+    node = worker._global_node
+    for info in node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, []) if node is not None else []:
+        info.process.kill()
+        info.process.wait()
 
 
 def _restore(key: str, value: str | None) -> None:
