@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 _SESSION_API = pytest.StashKey[TemporaryApi]()
 _SESSION_HOME = pytest.StashKey[Path]()
+SESSION_API_START_S = 120
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -42,9 +45,25 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[_SESSION_HOME] = home
     os.environ["PREFECT_HOME"] = str(home)
     os.environ["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{home / 'prefect.db'}"
-    api = TemporaryApi()
-    api.use()
+    api = TemporaryApi()  # launched, not waited for: it starts while the workers collect (`_session_api_answers`)
+    os.environ["PREFECT_API_URL"] = api.api_url
     config.stash[_SESSION_API] = api
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_api_answers() -> None:
+    """Before a process's first test: the Prefect server PREFECT_API_URL names answers (the session's own starts
+    with a fresh database, ~10 s of migrations, while the test files are collected)."""
+    health = f"{os.environ['PREFECT_API_URL']}/health"
+    deadline = time.monotonic() + SESSION_API_START_S
+    while True:
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(health, timeout=2):
+                return
+        except OSError as err:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the tests' Prefect server did not answer on {health}: {err}") from err
+        time.sleep(0.2)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -61,11 +80,38 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     from xdist.scheduler import LoadGroupScheduling  # noqa: PLC0415 (only where xdist runs)
 
     class FileOrGroupScheduling(LoadGroupScheduling):
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             group = super()._split_scope(nodeid)
             return group if group != nodeid else nodeid.split("::", 1)[0]
 
+        def _assign_work_unit(self, node) -> None:
+            if not self.ordered:
+                self.workqueue = _default_run_made_first(self.workqueue, config.rootpath)
+                self.ordered = True
+            super()._assign_work_unit(node)
+
     return FileOrGroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
+
+
+DEFAULT_RUN_MAKER = "tests/test_ground_truth.py"
+"""A test file whose first test takes the session's default run: scheduled first, so that the run is made at once."""
+
+
+def _default_run_made_first(workqueue: dict[str, dict[str, bool]], root: Path) -> dict[str, dict[str, bool]]:
+    """The work units reordered so that the first worker makes the session's default run (~50 s) from the start
+    while the others take the units that do not need it, and the units that wait for it come last; before, a second
+    worker could sit ~40 s on the run's lock. A unit needs the run when one of its files names the `default_run` or
+    `default_data` fixture."""
+    def needs_run(unit: dict[str, bool]) -> bool:
+        files = {nodeid.split("::", 1)[0] for nodeid in unit}
+        return any(name in (root / file).read_text() for file in files for name in ("default_run", "default_data"))
+
+    waiting = sorted((scope for scope, unit in workqueue.items() if needs_run(unit)),
+                     key=lambda scope: scope != DEFAULT_RUN_MAKER)  # stable: otherwise the queue's order
+    order = waiting[:1] + [scope for scope in workqueue if scope not in waiting] + waiting[1:]
+    return type(workqueue)((scope, workqueue[scope]) for scope in order)
 
 
 def shared_by_workers(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], T],
