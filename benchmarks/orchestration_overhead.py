@@ -25,12 +25,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -39,8 +37,9 @@ from pathlib import Path
 
 import psutil
 
-from flows.ray_runtime import OBJECT_STORE_BYTES
+from flows.ray_runtime import OBJECT_STORE_BYTES, quiet_ray_home
 from runtime.offline import QUIET_ENVIRONMENT
+from runtime.prefect_api import api_answers, free_port
 
 VIDEOS_PER_SEED = 5
 """The default set renders one scene of every tier per seed."""
@@ -93,9 +92,8 @@ def running_services(work: Path, workers: int) -> Iterator[tuple[dict[str, str],
     once and stopped at the end; (the environment that points commands at the server, the Ray address)."""
     home = work / "services"
     shutil.rmtree(home, ignore_errors=True)
-    (home / "ray-home").mkdir(parents=True)
-    (home / "ray-home" / "ray_bootstrap_config.yaml").write_text("provider:\n  type: local\n")
-    ports = [_free_port() for _ in range(2)]
+    ray_home = quiet_ray_home(home / "ray-home")
+    ports = [free_port() for _ in range(2)]
     api_url, address = f"http://127.0.0.1:{ports[0]}/api", f"127.0.0.1:{ports[1]}"
     quiet = {**os.environ, **QUIET_ENVIRONMENT, "PREFECT_HOME": str(home / "prefect"), "PREFECT_UI_ENABLED": "false"}
     bin_dir = Path(sys.executable).parent
@@ -106,11 +104,11 @@ def running_services(work: Path, workers: int) -> Iterator[tuple[dict[str, str],
         subprocess.Popen([str(bin_dir / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
                           f"--port={ports[1]}", f"--num-cpus={workers}", "--num-gpus=0", "--include-dashboard=false",
                           "--disable-usage-stats", f"--object-store-memory={OBJECT_STORE_BYTES}"],
-                         env={**quiet, "HOME": str(home / "ray-home")}, stdout=log, stderr=subprocess.STDOUT)]
+                         env={**quiet, "HOME": str(ray_home)}, stdout=log, stderr=subprocess.STDOUT)]
     try:
         deadline = time.monotonic() + SERVICE_START_S
         ray_status = [str(bin_dir / "ray"), "status", f"--address={address}"]
-        while not (_answers(f"{api_url}/health") and subprocess.run(ray_status, env=quiet,
+        while not (api_answers(api_url) and subprocess.run(ray_status, env=quiet,
                                                                     capture_output=True).returncode == 0):
             if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
                 raise RuntimeError(f"the Prefect server or the Ray head did not start; see {log.name}")
@@ -130,20 +128,6 @@ def _tree(pid: int) -> list[psutil.Process]:
         return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return []
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:

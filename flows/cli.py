@@ -68,7 +68,7 @@ def _curate(args: argparse.Namespace) -> int:
     try:  # the final state holds the summary, also when it is Failed (every video failed)
         # Ray first (its start is the longest), the flow's imports while its workers warm up and the API starts
         with ray_session(config.ray_address, config.ray_num_cpus, warm=WORKER_MODULES):
-            from flows.curate import curate  # noqa: PLC0415 (imports Prefect)
+            from flows.curate import curate, format_summary  # noqa: PLC0415 (imports Prefect)
 
             args.prefect_api.use()
             outcome = curate(config, preflight_done=True, return_state=True).result(raise_on_failure=False)
@@ -80,9 +80,7 @@ def _curate(args: argparse.Namespace) -> int:
     if isinstance(outcome, BaseException):
         print(f"spacevista curate: run crashed: {type(outcome).__name__}: {outcome}", file=sys.stderr)
         return EXIT_CRASH
-    from flows.curate import format_summary  # noqa: PLC0415
-
-    print(format_summary(outcome))
+    print(format_summary(outcome))  # imported with the flow: an outcome that is no exception means it was
     return EXIT_PARTIAL if outcome.failures else EXIT_OK
 
 

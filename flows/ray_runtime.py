@@ -35,10 +35,9 @@ def ray_session(address: str | None, num_cpus: int | None, warm: tuple[str, ...]
         finally:
             ray.shutdown()
         return
-    # With a local-provider bootstrap file in HOME, Ray skips its cloud-metadata probe (169.254.169.254).
-    # Ray's processes keep that HOME; the driver gets its own back once Ray is up.
+    # Ray's processes keep the quiet HOME (no 169.254.169.254 probe); the driver gets its own back once Ray is up.
     with tempfile.TemporaryDirectory(prefix="spacevista-ray-home-") as ray_home:
-        Path(ray_home, "ray_bootstrap_config.yaml").write_text(_BOOTSTRAP)
+        quiet_ray_home(Path(ray_home))
         home = os.environ.get("HOME")
         os.environ["HOME"] = ray_home
         try:
@@ -54,6 +53,14 @@ def ray_session(address: str | None, num_cpus: int | None, warm: tuple[str, ...]
         finally:
             _stop_autoscaler_monitor()
             ray.shutdown()
+
+
+def quiet_ray_home(directory: Path) -> Path:
+    """`directory` made a HOME for Ray's processes (a local Ray here, or a `ray start` head) in which Ray skips its
+    cloud-metadata probe: it holds a local-provider bootstrap file (ENVIRONMENT.md)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ray_bootstrap_config.yaml").write_text(_BOOTSTRAP)
+    return directory
 
 
 def _warm_workers(modules: tuple[str, ...]) -> None:

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -28,6 +27,23 @@ DRAIN_TIMEOUT_S = 30
 
 PORT_IN_USE = 3
 """uvicorn's exit status when its port was taken meanwhile; the server is launched again on another."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for a server about to be started)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def api_answers(api_url: str) -> bool:
+    """Whether the Prefect API at `api_url` answers its health check now (no proxy: it is on loopback)."""
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with no_proxy.open(f"{api_url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:  # urllib.error.URLError is one
+        return False
 
 
 class TemporaryApi:
@@ -47,9 +63,7 @@ class TemporaryApi:
         return f"http://127.0.0.1:{self.port}/api"
 
     def _launch(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         app_dir = Path(importlib.util.find_spec("prefect").origin).parent.parent  # without importing prefect
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), "--factory",
@@ -78,19 +92,14 @@ class TemporaryApi:
         refresh_global_settings_context()
 
     def _wait_healthy(self, timeout_s: float) -> None:
-        no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() == PORT_IN_USE:
                 self._launch()
             elif self.process.poll() is not None:
                 raise RuntimeError(f"the temporary Prefect server exited with status {self.process.returncode}")
-            try:
-                with no_proxy.open(f"{self.api_url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if api_answers(self.api_url):
+                return
             time.sleep(0.1)
         raise RuntimeError(f"the temporary Prefect server did not answer on {self.api_url} within {timeout_s:.0f} s")
 

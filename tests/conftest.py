@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 from filelock import FileLock
 
 from runtime.offline import quiet_environment
-from runtime.prefect_api import TemporaryApi
+from runtime.prefect_api import TemporaryApi, api_answers, free_port  # noqa: F401 (free_port: for the tests)
 
 quiet_environment()
 
@@ -54,15 +52,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def _session_api_answers() -> None:
     """Before a process's first test: the Prefect server PREFECT_API_URL names answers (the session's own starts
     with a fresh database, ~10 s of migrations, while the test files are collected)."""
-    health = f"{os.environ['PREFECT_API_URL']}/health"
-    deadline = time.monotonic() + SESSION_API_START_S
-    while True:
-        try:
-            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(health, timeout=2):
-                return
-        except OSError as err:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the tests' Prefect server did not answer on {health}: {err}") from err
+    api_url, deadline = os.environ["PREFECT_API_URL"], time.monotonic() + SESSION_API_START_S
+    while not api_answers(api_url):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the tests' Prefect server did not answer on {api_url} in {SESSION_API_START_S} s")
         time.sleep(0.2)
 
 
@@ -161,13 +154,6 @@ def run_curate(data_root: Path, output: Path, *extra: str, env: dict | None = No
                            "--output", str(output), "--num-cpus", "2", *extra],
                           cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})})
     return CurateRun(data_root, output, proc.returncode, proc.stdout, proc.stderr)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now (for a server a test starts)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _curate_default(folder: Path) -> CurateRun:

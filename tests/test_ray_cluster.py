@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from runtime.offline import QUIET_ENVIRONMENT
-from flows.ray_runtime import OBJECT_STORE_BYTES
+from flows.ray_runtime import OBJECT_STORE_BYTES, quiet_ray_home
 from schemas.tiers import ScaleTier
 from sources.synthetic import RenderSettings, generate_scene
 from storage.catalog import query
@@ -27,9 +27,7 @@ RAY = REPO / ".venv" / "bin" / "ray"
 @pytest.fixture
 def ray_head(tmp_path):
     """A one-node Ray cluster on 127.0.0.1 with no dashboard, usage stats or cloud-metadata probe; its address."""
-    home = tmp_path / "ray-home"
-    home.mkdir()
-    (home / "ray_bootstrap_config.yaml").write_text("provider:\n  type: local\n")
+    home = quiet_ray_home(tmp_path / "ray-home")
     env = {**os.environ, **QUIET_ENVIRONMENT, "HOME": str(home)}
     address = f"127.0.0.1:{free_port()}"
     head = subprocess.Popen([str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
